@@ -1,0 +1,17 @@
+//! The upstream: Telnyx's Video REST API.
+//!
+//! This module speaks HTTP and JSON and knows nothing of GraphQL: [`Client`] sends requests
+//! with a caller's [`Credential`], [`wire`] holds the bodies exactly as Telnyx sends them, and
+//! [`UpstreamError`] says what went wrong in upstream terms. Lists are described by the
+//! [`ListEndpoint`] trait so that the pagination machinery stays generic over all of them.
+
+mod client;
+mod credential;
+mod endpoint;
+mod error;
+pub mod wire;
+
+pub use client::{Client, ClientConfig, ListPage};
+pub use credential::Credential;
+pub use endpoint::{DateRange, ListEndpoint, ParticipantFilter, SessionParticipants};
+pub use error::{UpstreamError, UpstreamErrorDetail};

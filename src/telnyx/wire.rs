@@ -1,0 +1,58 @@
+//! Response bodies exactly as Telnyx sends them.
+//!
+//! The OpenAPI spec marks every field optional, so every field here is an `Option` (serde
+//! reads both a missing key and `null` as `None`); a value of the wrong type is still an error.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// The envelope of every list endpoint.
+#[derive(Debug, Deserialize)]
+pub struct ListBody<T> {
+    /// The page's items.
+    pub data: Option<Vec<T>>,
+    /// Paging facts; `total_results` is what the connection's `totalCount` reports.
+    pub meta: Option<PaginationMeta>,
+}
+
+/// Telnyx's `PaginationMeta`.
+#[derive(Debug, Deserialize)]
+pub struct PaginationMeta {
+    /// Number of items in the whole (filtered) list.
+    pub total_results: Option<u64>,
+}
+
+/// Telnyx's `RoomParticipant`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RoomParticipant {
+    /// The participant's id (a UUID).
+    pub id: Option<String>,
+    /// The room session the participant is part of.
+    pub session_id: Option<String>,
+    /// Context given to the participant through the client SDK.
+    pub context: Option<String>,
+    /// When the participant joined the session.
+    pub joined_at: Option<DateTime<Utc>>,
+    /// When the participant was last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When the participant left the session; `None` while still in it.
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_participant_field_may_be_missing_or_null() {
+        let body: ListBody<RoomParticipant> =
+            serde_json::from_str(r#"{"data":[{}, {"id":null,"context":null,"left_at":null}],"meta":null}"#).unwrap();
+        assert_eq!(body.data.unwrap().len(), 2);
+        assert!(body.meta.is_none());
+    }
+
+    #[test]
+    fn a_wrong_field_type_is_an_error_not_a_silent_null() {
+        assert!(serde_json::from_str::<RoomParticipant>(r#"{"joined_at": 12}"#).is_err());
+    }
+}
