@@ -1,0 +1,226 @@
+//! The service's one error type and its one mapping to GraphQL error codes.
+//!
+//! Every failure a resolver can report is an [`AppError`]; [`AppError::code`] is the single
+//! exhaustive match from failure to `extensions.code`, and the `From` impl is the single place
+//! where errors become GraphQL errors (the crate enables async-graphql's
+//! `custom-error-conversion`, so nothing else converts implicitly). Errors async-graphql raises
+//! itself (parse, validation, argument coercion) get their codes from [`ErrorCodes`].
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Variables};
+
+use crate::telnyx::UpstreamError;
+
+/// Why a GraphQL field could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// An argument we can reject without asking upstream.
+    #[error("invalid argument `{argument}`: {reason}")]
+    BadInput {
+        /// The argument's path, e.g. `filter.dateJoinedAt.eq` or `after`.
+        argument: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Neither the request nor the configuration carries a Telnyx credential.
+    #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
+    Unauthenticated,
+    /// Telnyx failed or refused.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+}
+
+impl AppError {
+    /// A bad-argument error.
+    pub fn bad_input(argument: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadInput { argument: argument.into(), reason: reason.into() }
+    }
+
+    /// The stable, documented `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Upstream(UpstreamError::Status { status, .. }) => match status {
+                401 => "UNAUTHENTICATED",
+                403 => "FORBIDDEN",
+                404 => "NOT_FOUND",
+                400 | 422 => "BAD_USER_INPUT",
+                429 => "RATE_LIMITED",
+                _ => "UPSTREAM_ERROR",
+            },
+            Self::Upstream(UpstreamError::Timeout) => "UPSTREAM_TIMEOUT",
+            Self::Upstream(UpstreamError::Unreachable | UpstreamError::InvalidBody) => "UPSTREAM_ERROR",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Upstream(UpstreamError::Status { status, errors, .. }) => {
+                let what = match status {
+                    401 => "Telnyx rejected the credential",
+                    403 => "Telnyx denied access to this resource",
+                    404 => "Telnyx has no such resource",
+                    400 | 422 => "Telnyx rejected the request",
+                    429 => "Telnyx rate limit reached; retry later",
+                    _ => return format!("Telnyx failed (HTTP {status})"),
+                };
+                match errors.first().and_then(|e| e.detail.as_ref().or(e.title.as_ref())) {
+                    Some(said) => format!("{what}: {said}"),
+                    None => what.to_owned(),
+                }
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(error: AppError) -> Self {
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", error.code());
+        if let AppError::Upstream(UpstreamError::Status { status, retry_after, errors }) = &error {
+            if let Some(seconds) = retry_after {
+                extensions.set("retryAfter", *seconds);
+            }
+            let upstream = serde_json::json!({ "status": status, "errors": errors });
+            extensions.set("upstream", async_graphql::Value::from_json(upstream).unwrap_or_default());
+        }
+        async_graphql::Error { message: error.message(), source: None, extensions: Some(extensions) }
+    }
+}
+
+/// Gives async-graphql's own errors an `extensions.code`, as clients switch on codes:
+/// `GRAPHQL_PARSE_FAILED`, `BAD_USER_INPUT` for argument values (literal or variable) that
+/// don't fit their type, and `GRAPHQL_VALIDATION_FAILED` for other invalid documents.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    /// Whatever is left without a code was a request that could not be executed as sent
+    /// (e.g. an unknown operation name).
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        response.errors = response.errors.into_iter().map(|e| with_code(e, "BAD_REQUEST")).collect();
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors: Vec<ServerError>| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = if is_bad_value(&e.message) { "BAD_USER_INPUT" } else { "GRAPHQL_VALIDATION_FAILED" };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}
+
+/// async-graphql's wording for a value that does not fit its input type (see its
+/// `ArgumentsOfCorrectType` and variable checks); pinned by tests.
+fn is_bad_value(message: &str) -> bool {
+    message.starts_with("Invalid value for argument")
+}
+
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telnyx::UpstreamErrorDetail;
+
+    fn status(status: u16) -> AppError {
+        AppError::Upstream(UpstreamError::Status { status, retry_after: None, errors: vec![] })
+    }
+
+    #[test]
+    fn every_failure_maps_to_its_documented_code() {
+        let table = [
+            (AppError::bad_input("first", "must be at most 1000"), "BAD_USER_INPUT"),
+            (AppError::Unauthenticated, "UNAUTHENTICATED"),
+            (status(401), "UNAUTHENTICATED"),
+            (status(403), "FORBIDDEN"),
+            (status(404), "NOT_FOUND"),
+            (status(400), "BAD_USER_INPUT"),
+            (status(422), "BAD_USER_INPUT"),
+            (status(429), "RATE_LIMITED"),
+            (status(500), "UPSTREAM_ERROR"),
+            (status(503), "UPSTREAM_ERROR"),
+            (status(409), "UPSTREAM_ERROR"),
+            (AppError::Upstream(UpstreamError::Timeout), "UPSTREAM_TIMEOUT"),
+            (AppError::Upstream(UpstreamError::Unreachable), "UPSTREAM_ERROR"),
+            (AppError::Upstream(UpstreamError::InvalidBody), "UPSTREAM_ERROR"),
+        ];
+        for (error, code) in table {
+            assert_eq!(error.code(), code, "{error:?}");
+            let graphql: async_graphql::Error = error.into();
+            assert_eq!(graphql.extensions.unwrap().get("code"), Some(&async_graphql::Value::from(code)));
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after_and_upstream_details() {
+        let error = AppError::Upstream(UpstreamError::Status {
+            status: 429,
+            retry_after: Some(7),
+            errors: vec![UpstreamErrorDetail {
+                code: Some("10011".into()),
+                title: Some("Too many requests".into()),
+                detail: None,
+            }],
+        });
+        let graphql: async_graphql::Error = error.into();
+        let extensions = graphql.extensions.unwrap();
+        assert_eq!(extensions.get("retryAfter"), Some(&async_graphql::Value::from(7)));
+        let upstream = extensions.get("upstream").unwrap().clone().into_json().unwrap();
+        assert_eq!(
+            upstream,
+            serde_json::json!({"status": 429, "errors": [{"code": "10011", "title": "Too many requests", "detail": null}]})
+        );
+        assert_eq!(graphql.message, "Telnyx rate limit reached; retry later: Too many requests");
+    }
+
+    #[test]
+    fn server_errors_keep_a_generic_message() {
+        let error = AppError::Upstream(UpstreamError::Status {
+            status: 500,
+            retry_after: None,
+            errors: vec![UpstreamErrorDetail { detail: Some("stack trace at db01".into()), ..Default::default() }],
+        });
+        let graphql: async_graphql::Error = error.into();
+        assert_eq!(graphql.message, "Telnyx failed (HTTP 500)");
+    }
+}

@@ -1,0 +1,58 @@
+use clap::Parser;
+use telnyx_rooms_graphql::{app, config::Config, sample_upstream};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = Config::parse();
+    if config.print_schema {
+        print!(
+            "{}",
+            telnyx_rooms_graphql::schema::build(telnyx_rooms_graphql::schema::Limits {
+                max_first_last: config.max_first_last
+            })
+            .sdl()
+        );
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+
+    if config.demo {
+        let upstream = sample_upstream::SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;
+        config.telnyx_api_base_url = upstream.base_url().parse()?;
+        config.telnyx_api_key = Some(sample_upstream::SAMPLE_API_KEY.into());
+        std::mem::forget(upstream);
+    }
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    if config.demo {
+        println!("GraphiQL: http://{addr}/graphql");
+        println!("Sample session id: {}", sample_upstream::ids::MEDIUM_SESSION);
+        println!(
+            "Try: curl -s http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ roomSession(id: \\\"{}\\\") {{ participants(first: 3) {{ totalCount nodes {{ id context joinedAt }} }} }} }}\"}}'",
+            sample_upstream::ids::MEDIUM_SESSION
+        );
+    }
+    app::serve(listener, app::build(&config)?, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,224 @@
+//! Relay connections over any page-number list: arguments, loading, and the GraphQL types.
+//!
+//! [`load`] is the one generic connection builder: it validates the Relay arguments, decides
+//! from the selection set what must be fetched (items, or only the total), plans the upstream
+//! pages, and cuts the window out of them. Each list only supplies a [`ListEndpoint`] and a
+//! node type that names its connection.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, OutputType, TypeName};
+
+use super::loader::Upstream;
+use super::Limits;
+use crate::error::AppError;
+use crate::pagination::{plan, recheck, resolve, CursorCodec, RelayArgs, Slice, WindowOrTotal};
+use crate::telnyx::ListEndpoint;
+
+/// A GraphQL node type that can be listed in a connection.
+pub trait ConnectionNode: OutputType + Send + Sync + 'static {
+    /// The connection type's name, e.g. `RoomParticipantConnection`.
+    const CONNECTION: &'static str;
+    /// The edge type's name, e.g. `RoomParticipantEdge`.
+    const EDGE: &'static str;
+}
+
+/// Relay's four connection arguments as the client sent them.
+#[derive(Debug, Default)]
+pub struct ConnectionArgs {
+    /// `first`.
+    pub first: Option<i32>,
+    /// `after`.
+    pub after: Option<String>,
+    /// `last`.
+    pub last: Option<i32>,
+    /// `before`.
+    pub before: Option<String>,
+}
+
+/// `first` when neither `first` nor `last` is given.
+const DEFAULT_FIRST: u64 = 20;
+
+impl ConnectionArgs {
+    /// Parses the arguments against the connection's cursor codec and the configured maximum.
+    fn parse(self, codec: &CursorCodec, max: u64) -> Result<RelayArgs, AppError> {
+        let count = |name: &str, value: Option<i32>| {
+            value
+                .map(|v| match u64::try_from(v) {
+                    Ok(v) if v <= max => Ok(v),
+                    _ => Err(AppError::bad_input(name, format!("must be between 0 and {max}, got {v}"))),
+                })
+                .transpose()
+        };
+        let cursor = |name: &str, value: Option<String>| {
+            value.map(|c| codec.decode(&c).map_err(|e| AppError::bad_input(name, format!("cursor {e}")))).transpose()
+        };
+        let mut args = RelayArgs {
+            first: count("first", self.first)?,
+            after: cursor("after", self.after)?,
+            last: count("last", self.last)?,
+            before: cursor("before", self.before)?,
+        };
+        if args.first.is_none() && args.last.is_none() {
+            args.first = Some(DEFAULT_FIRST);
+        }
+        Ok(args)
+    }
+}
+
+/// Loads the connection of `endpoint` that `args` ask for, fetching only what the selection
+/// set needs; `node` turns each upstream item into its GraphQL node.
+pub async fn load<E, N>(
+    ctx: &Context<'_>,
+    endpoint: E,
+    args: ConnectionArgs,
+    node: impl Fn(E::Item) -> N,
+) -> Result<Connection<N>, AppError>
+where
+    E: ListEndpoint,
+    N: ConnectionNode,
+{
+    let codec = CursorCodec::for_connection([endpoint.identity().as_str()]);
+    let relay = args.parse(&codec, ctx.data_unchecked::<Limits>().max_first_last)?;
+    let upstream = ctx.data_unchecked::<Arc<Upstream>>();
+    let selection = ctx.look_ahead();
+    let needs_items = selection.field("edges").exists() || selection.field("nodes").exists();
+    let needs_total = selection.field("totalCount").exists() || selection.field("pageInfo").exists();
+
+    let mut window = match resolve(relay, upstream.known_total(&endpoint)) {
+        WindowOrTotal::Window(window) => window,
+        WindowOrTotal::NeedsTotal => match resolve(relay, Some(upstream.total(&endpoint).await?)) {
+            WindowOrTotal::Window(window) => window,
+            WindowOrTotal::NeedsTotal => unreachable!("resolve always yields a window once the total is known"),
+        },
+    };
+    let mut corrected_once = false;
+    let slice = loop {
+        if !needs_items || window.is_empty() {
+            let total = if needs_items || needs_total { upstream.total(&endpoint).await? } else { 0 };
+            break Slice::empty(window, total);
+        }
+        let pages = upstream.pages(&endpoint, &plan(window)).await?;
+        let total = upstream.known_total(&endpoint).unwrap_or_else(|| {
+            pages.iter().map(|(page, list)| page.offset() + list.items.len() as u64).max().unwrap_or(0)
+        });
+        match recheck(relay, window, total) {
+            // A stale `before` cursor on a list that shrank: redo once against the real end.
+            Some(corrected) if !corrected_once => (window, corrected_once) = (corrected, true),
+            _ => {
+                break Slice::assemble(
+                    window,
+                    total,
+                    pages.iter().map(|(page, list)| (page.offset(), list.items.clone())),
+                )
+            }
+        }
+    };
+    let Slice { start, items, total } = slice;
+    Ok(Connection { slice: Slice { start, items: items.into_iter().map(node).collect(), total }, codec })
+}
+
+/// A page of a list, with Relay's edges, nodes and `pageInfo`.
+pub struct Connection<N> {
+    slice: Slice<N>,
+    codec: CursorCodec,
+}
+
+impl<N: ConnectionNode> TypeName for Connection<N> {
+    fn type_name() -> Cow<'static, str> {
+        Cow::Borrowed(N::CONNECTION)
+    }
+}
+
+/// A page of a list, following the Relay connection specification.
+#[Object(name_type)]
+impl<N: ConnectionNode> Connection<N> {
+    /// The items of this page, each with its cursor.
+    async fn edges(&self) -> Vec<Edge<'_, N>> {
+        self.slice
+            .offsets()
+            .zip(&self.slice.items)
+            .map(|(offset, node)| Edge { node, cursor: self.codec.encode(offset) })
+            .collect()
+    }
+
+    /// The items of this page, without cursors.
+    async fn nodes(&self) -> &[N] {
+        &self.slice.items
+    }
+
+    /// Where this page lies in the list.
+    async fn page_info(&self) -> PageInfo {
+        let (has_items, start, end) = (!self.slice.items.is_empty(), self.slice.start, self.slice.end());
+        PageInfo {
+            has_previous_page: self.slice.has_previous_page(),
+            has_next_page: self.slice.has_next_page(),
+            start_cursor: has_items.then(|| self.codec.encode(start)),
+            end_cursor: has_items.then(|| self.codec.encode(end - 1)),
+        }
+    }
+
+    /// The number of items in the whole list (with the filter applied), across all pages.
+    async fn total_count(&self) -> i64 {
+        i64::try_from(self.slice.total).unwrap_or(i64::MAX)
+    }
+}
+
+/// An item of a connection and its cursor.
+pub struct Edge<'a, N> {
+    node: &'a N,
+    cursor: String,
+}
+
+impl<N: ConnectionNode> TypeName for Edge<'_, N> {
+    fn type_name() -> Cow<'static, str> {
+        Cow::Borrowed(N::EDGE)
+    }
+}
+
+/// An item of a connection and its cursor.
+#[Object(name_type)]
+impl<'a, N: ConnectionNode> Edge<'a, N> {
+    /// The item.
+    async fn node(&self) -> &N {
+        self.node
+    }
+
+    /// An opaque cursor for `after`/`before`, valid only for this connection (same list and filter).
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+}
+
+/// Relay's page information; both flags are exact, computed from the list's total.
+pub struct PageInfo {
+    has_previous_page: bool,
+    has_next_page: bool,
+    start_cursor: Option<String>,
+    end_cursor: Option<String>,
+}
+
+/// Relay's page information. Both flags are exact in either paging direction.
+#[Object]
+impl PageInfo {
+    /// Whether items exist before this page.
+    async fn has_previous_page(&self) -> bool {
+        self.has_previous_page
+    }
+
+    /// Whether items exist after this page.
+    async fn has_next_page(&self) -> bool {
+        self.has_next_page
+    }
+
+    /// The cursor of the first edge; null when the page is empty.
+    async fn start_cursor(&self) -> Option<&str> {
+        self.start_cursor.as_deref()
+    }
+
+    /// The cursor of the last edge; null when the page is empty.
+    async fn end_cursor(&self) -> Option<&str> {
+        self.end_cursor.as_deref()
+    }
+}

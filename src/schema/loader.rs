@@ -1,0 +1,115 @@
+//! Request-scoped upstream access: one DataLoader per GraphQL request and credential.
+//!
+//! Identical page requests within one GraphQL request (aliases, repeated fields) go upstream
+//! once, because the loader's cache is on; nothing outlives the request, so nothing is shared
+//! between requests or credentials. Each key's result is its own `Result`, so one failing page
+//! never fails the other keys of the same batch.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+
+use crate::error::AppError;
+use crate::pagination::Page;
+use crate::telnyx::{Client, Credential, ListEndpoint, ListPage, UpstreamError};
+
+/// One page of one list.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageKey<E> {
+    /// The list.
+    pub endpoint: E,
+    /// The page of it.
+    pub page: Page,
+}
+
+/// Fetches pages for one request's credential.
+pub struct PageLoader {
+    client: Client,
+    credential: Credential,
+}
+
+impl<E: ListEndpoint> Loader<PageKey<E>> for PageLoader {
+    type Value = Result<Arc<ListPage<E::Item>>, UpstreamError>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[PageKey<E>]) -> Result<HashMap<PageKey<E>, Self::Value>, Infallible> {
+        let fetches = keys.iter().map(|key| async move {
+            let page = self.client.list(&self.credential, &key.endpoint, key.page).await;
+            (key.clone(), page.map(Arc::new))
+        });
+        Ok(futures::future::join_all(fetches).await.into_iter().collect())
+    }
+}
+
+/// The upstream as seen by one GraphQL request.
+pub struct Upstream {
+    loader: Option<DataLoader<PageLoader, HashMapCache>>,
+    /// Totals learnt so far in this request, by list identity, so that `last` without
+    /// `before` can skip its counting request.
+    totals: Mutex<HashMap<String, u64>>,
+}
+
+impl Upstream {
+    /// Upstream access with `credential`, or `None` when the request has none.
+    pub fn new(client: Client, credential: Option<Credential>) -> Self {
+        let loader = credential.map(|credential| {
+            // No batching delay: REST has no batch endpoint, and sibling fields register
+            // their keys in the same poll anyway, so deduplication does not need one.
+            DataLoader::with_cache(PageLoader { client, credential }, tokio::spawn, HashMapCache::default())
+                .delay(Duration::ZERO)
+        });
+        Self { loader, totals: Mutex::default() }
+    }
+
+    /// Fetches `pages` of `endpoint` concurrently, in the order given.
+    pub async fn pages<E: ListEndpoint>(
+        &self,
+        endpoint: &E,
+        pages: &[Page],
+    ) -> Result<Vec<(Page, Arc<ListPage<E::Item>>)>, AppError> {
+        let loader = self.loader.as_ref().ok_or(AppError::Unauthenticated)?;
+        let keys = pages.iter().map(|&page| PageKey { endpoint: endpoint.clone(), page });
+        let Ok(mut loaded) = loader.load_many(keys).await;
+        let pages = pages
+            .iter()
+            .map(|page| {
+                let key = PageKey { endpoint: endpoint.clone(), page: *page };
+                let result = loaded.remove(&key).ok_or(AppError::Upstream(UpstreamError::InvalidBody))?;
+                Ok((*page, result?))
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        if let Some(total) = total_of(&pages) {
+            self.totals.lock().expect("totals lock").insert(endpoint.identity(), total);
+        }
+        Ok(pages)
+    }
+
+    /// The list's total: already known in this request, or from one `page[size]=1` request.
+    pub async fn total<E: ListEndpoint>(&self, endpoint: &E) -> Result<u64, AppError> {
+        if let Some(total) = self.known_total(endpoint) {
+            return Ok(total);
+        }
+        let pages = self.pages(endpoint, &[Page::TOTAL_ONLY]).await?;
+        Ok(total_of(&pages).unwrap_or(0))
+    }
+
+    /// The list's total if a page of it was already fetched in this request.
+    pub fn known_total<E: ListEndpoint>(&self, endpoint: &E) -> Option<u64> {
+        self.totals.lock().expect("totals lock").get(&endpoint.identity()).copied()
+    }
+}
+
+/// `meta.total_results` of the first page that has it; without any, the end of the furthest
+/// page that came back short (which proves where the list ends).
+fn total_of<T>(pages: &[(Page, Arc<ListPage<T>>)]) -> Option<u64> {
+    pages.iter().find_map(|(_, page)| page.total).or_else(|| {
+        pages
+            .iter()
+            .filter(|(page, list)| (list.items.len() as u64) < page.size)
+            .map(|(page, list)| page.offset() + list.items.len() as u64)
+            .max()
+    })
+}
