@@ -1,0 +1,83 @@
+use std::net::SocketAddr;
+
+use clap::Parser;
+use serde_json::{json, Value};
+use telnyx_rooms_graphql::config::Config;
+use telnyx_rooms_graphql::sample_upstream::{SampleUpstream, SAMPLE_API_KEY};
+use telnyx_rooms_graphql::{app, sample_upstream};
+
+/// A running service.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+}
+
+/// Starts the service against `base_url`, with `api_key` as its configured key (never read
+/// from this process's environment) and any further tweaks.
+pub async fn spawn_app_with(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::try_parse_from(["telnyx-rooms-graphql", "--telnyx-api-base-url", base_url]).unwrap();
+    config.telnyx_api_key = api_key.map(Into::into);
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app::build(&config).unwrap();
+    tokio::spawn(app::serve(listener, router, std::future::pending()));
+    TestApp { addr, http: reqwest::Client::new() }
+}
+
+pub async fn spawn_app(base_url: &str, api_key: Option<&str>) -> TestApp {
+    spawn_app_with(base_url, api_key, |_| {}).await
+}
+
+/// The sample upstream and the service configured with its key.
+pub async fn spawn_sample() -> (SampleUpstream, TestApp) {
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let app = spawn_app(&upstream.base_url(), Some(SAMPLE_API_KEY)).await;
+    (upstream, app)
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// POSTs a query and returns the raw response.
+    pub async fn post(&self, query: &str, variables: Value, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.post(self.url()).json(&json!({ "query": query, "variables": variables }));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// POSTs a query and returns the parsed body.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        self.post(query, variables, None).await.json().await.unwrap()
+    }
+}
+
+/// Ids of a seeded session's participants in upstream order.
+pub fn sample_ids(upstream: &SampleUpstream, session: &str) -> Vec<String> {
+    upstream.data.participants.iter().filter(|p| p.session_id == session).map(|p| p.id.clone()).collect()
+}
+
+/// The `extensions.code` of every error in a response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+pub const PARTICIPANTS_PAGE: &str = r#"
+query($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $filter: RoomParticipantFilter) {
+  roomSession(id: $id) {
+    participants(first: $first, after: $after, last: $last, before: $before, filter: $filter) {
+      edges { cursor node { id } }
+      pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+      totalCount
+    }
+  }
+}"#;
+
+pub use sample_upstream::ids;
