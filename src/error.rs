@@ -27,6 +27,14 @@ pub enum AppError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entity looked up by reference (federation, or a lazily loaded id) does not exist.
+    #[error("no {what} with id \"{id}\"")]
+    NotFound {
+        /// What kind of thing, e.g. `room participant`.
+        what: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
     /// Neither the request nor the configuration carries a Telnyx credential.
     #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
     Unauthenticated,
@@ -45,6 +53,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::NotFound { .. } => "NOT_FOUND",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Upstream(UpstreamError::Status { status, .. }) => match status {
                 401 => "UNAUTHENTICATED",
@@ -171,6 +180,7 @@ mod tests {
         let table = [
             (AppError::bad_input("first", "must be at most 1000"), "BAD_USER_INPUT"),
             (AppError::Unauthenticated, "UNAUTHENTICATED"),
+            (AppError::NotFound { what: "room", id: "x".into() }, "NOT_FOUND"),
             (status(401), "UNAUTHENTICATED"),
             (status(403), "FORBIDDEN"),
             (status(404), "NOT_FOUND"),

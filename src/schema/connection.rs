@@ -73,7 +73,7 @@ pub async fn load<E, N>(
     ctx: &Context<'_>,
     endpoint: E,
     args: ConnectionArgs,
-    node: impl Fn(E::Item) -> N,
+    node: impl Fn(Arc<E::Item>) -> N,
 ) -> Result<Connection<N>, AppError>
 where
     E: ListEndpoint,
@@ -132,7 +132,7 @@ impl<N: ConnectionNode> TypeName for Connection<N> {
 }
 
 /// A page of a list, following the Relay connection specification.
-#[Object(name_type)]
+#[Object(name_type, shareable)]
 impl<N: ConnectionNode> Connection<N> {
     /// The items of this page, each with its cursor.
     async fn edges(&self) -> Vec<Edge<'_, N>> {
@@ -178,7 +178,7 @@ impl<N: ConnectionNode> TypeName for Edge<'_, N> {
 }
 
 /// An item of a connection and its cursor.
-#[Object(name_type)]
+#[Object(name_type, shareable)]
 impl<'a, N: ConnectionNode> Edge<'a, N> {
     /// The item.
     async fn node(&self) -> &N {
@@ -200,7 +200,7 @@ pub struct PageInfo {
 }
 
 /// Relay's page information. Both flags are exact in either paging direction.
-#[Object]
+#[Object(shareable)]
 impl PageInfo {
     /// Whether items exist before this page.
     async fn has_previous_page(&self) -> bool {

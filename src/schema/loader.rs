@@ -1,9 +1,10 @@
 //! Request-scoped upstream access: one DataLoader per GraphQL request and credential.
 //!
-//! Identical page requests within one GraphQL request (aliases, repeated fields) go upstream
-//! once, because the loader's cache is on; nothing outlives the request, so nothing is shared
-//! between requests or credentials. Each key's result is its own `Result`, so one failing page
-//! never fails the other keys of the same batch.
+//! Identical requests within one GraphQL request (aliases, repeated fields, many participants
+//! of one session) go upstream once, because the loader's cache is on; items a list returned
+//! are fed to the item cache, so looking one up later costs nothing. Nothing outlives the
+//! request, so nothing is shared between requests or credentials. Each key's result is its own
+//! `Result`, so one failing key never fails the other keys of the same batch.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,7 +15,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::error::AppError;
 use crate::pagination::Page;
-use crate::telnyx::{Client, Credential, ListEndpoint, ListPage, UpstreamError};
+use crate::telnyx::{Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, UpstreamError};
 
 /// One page of one list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,13 +26,13 @@ pub struct PageKey<E> {
     pub page: Page,
 }
 
-/// Fetches pages for one request's credential.
-pub struct PageLoader {
+/// Fetches pages and items for one request's credential.
+pub struct UpstreamLoader {
     client: Client,
     credential: Credential,
 }
 
-impl<E: ListEndpoint> Loader<PageKey<E>> for PageLoader {
+impl<E: ListEndpoint> Loader<PageKey<E>> for UpstreamLoader {
     type Value = Result<Arc<ListPage<E::Item>>, UpstreamError>;
     type Error = Infallible;
 
@@ -44,9 +45,23 @@ impl<E: ListEndpoint> Loader<PageKey<E>> for PageLoader {
     }
 }
 
+/// Item keys are the item endpoints themselves (`ParticipantById(id)`, ...).
+impl<E: ItemEndpoint> Loader<E> for UpstreamLoader {
+    type Value = Result<Option<Arc<E::Item>>, UpstreamError>;
+    type Error = Infallible;
+
+    async fn load(&self, keys: &[E]) -> Result<HashMap<E, Self::Value>, Infallible> {
+        let fetches = keys.iter().map(|key| async move {
+            let item = self.client.item(&self.credential, key).await;
+            (key.clone(), item.map(|item| item.map(Arc::new)))
+        });
+        Ok(futures::future::join_all(fetches).await.into_iter().collect())
+    }
+}
+
 /// The upstream as seen by one GraphQL request.
 pub struct Upstream {
-    loader: Option<DataLoader<PageLoader, HashMapCache>>,
+    loader: Option<DataLoader<UpstreamLoader, HashMapCache>>,
     /// Totals learnt so far in this request, by list identity, so that `last` without
     /// `before` can skip its counting request.
     totals: Mutex<HashMap<String, u64>>,
@@ -58,19 +73,24 @@ impl Upstream {
         let loader = credential.map(|credential| {
             // No batching delay: REST has no batch endpoint, and sibling fields register
             // their keys in the same poll anyway, so deduplication does not need one.
-            DataLoader::with_cache(PageLoader { client, credential }, tokio::spawn, HashMapCache::default())
+            DataLoader::with_cache(UpstreamLoader { client, credential }, tokio::spawn, HashMapCache::default())
                 .delay(Duration::ZERO)
         });
         Self { loader, totals: Mutex::default() }
     }
 
-    /// Fetches `pages` of `endpoint` concurrently, in the order given.
+    fn loader(&self) -> Result<&DataLoader<UpstreamLoader, HashMapCache>, AppError> {
+        self.loader.as_ref().ok_or(AppError::Unauthenticated)
+    }
+
+    /// Fetches `pages` of `endpoint` concurrently, in the order given, and remembers what
+    /// they reveal: the list's total and each item.
     pub async fn pages<E: ListEndpoint>(
         &self,
         endpoint: &E,
         pages: &[Page],
     ) -> Result<Vec<(Page, Arc<ListPage<E::Item>>)>, AppError> {
-        let loader = self.loader.as_ref().ok_or(AppError::Unauthenticated)?;
+        let loader = self.loader()?;
         let keys = pages.iter().map(|&page| PageKey { endpoint: endpoint.clone(), page });
         let Ok(mut loaded) = loader.load_many(keys).await;
         let pages = pages
@@ -84,6 +104,8 @@ impl Upstream {
         if let Some(total) = total_of(&pages) {
             self.totals.lock().expect("totals lock").insert(endpoint.identity(), total);
         }
+        let items = pages.iter().flat_map(|(_, page)| page.items.iter());
+        loader.feed_many(items.filter_map(|item| Some((item.key()?, Ok(Some(item.clone())))))).await;
         Ok(pages)
     }
 
@@ -99,6 +121,12 @@ impl Upstream {
     /// The list's total if a page of it was already fetched in this request.
     pub fn known_total<E: ListEndpoint>(&self, endpoint: &E) -> Option<u64> {
         self.totals.lock().expect("totals lock").get(&endpoint.identity()).copied()
+    }
+
+    /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
+    pub async fn item<E: ItemEndpoint>(&self, endpoint: E) -> Result<Option<Arc<E::Item>>, AppError> {
+        let Ok(loaded) = self.loader()?.load_one(endpoint).await;
+        Ok(loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))??)
     }
 }
 

@@ -3,19 +3,34 @@
 //! Every object type is a plain `#[Object]` impl: async-graphql serialises `SimpleObject`
 //! fields before `ComplexObject` ones, which would break the selection set's field order;
 //! [`field_order::FieldOrder`] repairs what concurrent resolution breaks of it.
+//!
+//! Objects are either *loaded* (a list or lookup returned them) or *references* (an id from
+//! an argument, a parent's foreign key or a federation representation); references load their
+//! details on first use through the request's [`Upstream`], once per distinct id.
 
 mod connection;
 mod field_order;
+mod filters;
+mod ids;
 mod loader;
 mod participant;
+mod room;
 mod room_session;
 mod scalars;
+
+use std::sync::Arc;
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
 
 use crate::error::{AppError, ErrorCodes};
+use crate::telnyx::{ParticipantById, Participants, RoomById, Rooms, Sessions};
+use connection::{Connection, ConnectionArgs};
+use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
+use ids::{parse_uuid, EntityId};
 pub use loader::Upstream;
-use room_session::{parse_uuid, RoomSession};
+use participant::RoomParticipant;
+use room::Room;
+use room_session::RoomSession;
 
 /// The served schema.
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -30,24 +45,113 @@ pub struct Limits {
 /// Builds the schema; per-request data ([`Upstream`]) is added by the HTTP layer.
 pub fn build(limits: Limits) -> AppSchema {
     Schema::build(Query, EmptyMutation, EmptySubscription)
+        .enable_federation()
         .extension(ErrorCodes)
         .extension(field_order::FieldOrder)
         .data(limits)
         .finish()
 }
 
+/// The request's upstream access, put there by the HTTP layer for every request.
+fn upstream<'a>(ctx: &Context<'a>) -> &'a Upstream {
+    ctx.data_unchecked::<Arc<Upstream>>()
+}
+
 /// The query root.
 pub struct Query;
 
-/// Read access to Telnyx Video rooms.
+/// Read access to Telnyx Video rooms, sessions and participants.
 #[Object]
 impl Query {
     /// A room session by id. Costs no upstream request until a field needs upstream data.
     async fn room_session(
         &self,
-        _ctx: &Context<'_>,
         #[graphql(desc = "The room session's id (a UUID).")] id: ID,
     ) -> Result<Option<RoomSession>, AppError> {
-        Ok(Some(RoomSession::new(parse_uuid("id", &id)?)))
+        Ok(Some(RoomSession::reference(EntityId::from_uuid(parse_uuid("id", &id)?))))
+    }
+
+    /// A room participant by id (`GET /room_participants/{id}`); null if there is none.
+    async fn room_participant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The participant's id (a UUID).")] id: ID,
+    ) -> Result<Option<RoomParticipant>, AppError> {
+        let found = upstream(ctx).item(ParticipantById(parse_uuid("id", &id)?)).await?;
+        Ok(found.map(|data| RoomParticipant::loaded(data, None)))
+    }
+
+    /// A room by id (`GET /rooms/{id}`); null if there is none.
+    async fn room(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The room's id (a UUID).")] id: ID,
+    ) -> Result<Option<Room>, AppError> {
+        Ok(upstream(ctx).item(RoomById(parse_uuid("id", &id)?)).await?.map(Room::loaded))
+    }
+
+    /// Rooms, as a Relay connection over `GET /rooms`.
+    async fn rooms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only rooms matching all given conditions.")] filter: Option<RoomFilter>,
+        #[graphql(desc = "Return at most this many rooms from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after the room with this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return at most this many rooms from the end of the window.")] last: Option<i32>,
+        #[graphql(desc = "End before the room with this cursor.")] before: Option<String>,
+    ) -> Result<Connection<Room>, AppError> {
+        let endpoint = Rooms { filter: filter.unwrap_or_default().into() };
+        connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, Room::loaded).await
+    }
+
+    /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
+    async fn room_sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only sessions matching all given conditions.")] filter: Option<RoomSessionFilter>,
+        #[graphql(desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after the session with this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return at most this many sessions from the end of the window.")] last: Option<i32>,
+        #[graphql(desc = "End before the session with this cursor.")] before: Option<String>,
+    ) -> Result<Connection<RoomSession>, AppError> {
+        let endpoint = Sessions { filter: filter.unwrap_or_default().parse(true)? };
+        connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await
+    }
+
+    /// Room participants across sessions, as a Relay connection over `GET /room_participants`.
+    async fn room_participants(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only participants matching all given conditions.")] filter: Option<RoomParticipantsFilter>,
+        #[graphql(desc = "Return at most this many participants from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after the participant with this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return at most this many participants from the end of the window.")] last: Option<i32>,
+        #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
+    ) -> Result<Connection<RoomParticipant>, AppError> {
+        let endpoint = Participants { filter: filter.unwrap_or_default().parse()? };
+        let args = ConnectionArgs { first, after, last, before };
+        connection::load(ctx, endpoint, args, |data| RoomParticipant::loaded(data, None)).await
+    }
+
+    /// Federation: a `RoomSession` reference costs no upstream request.
+    #[graphql(entity)]
+    async fn find_room_session_by_id(&self, id: ID) -> RoomSession {
+        RoomSession::reference(EntityId::new(id))
+    }
+
+    /// Federation: a `RoomParticipant` reference loads through the request's DataLoader when
+    /// a field needs it; a missing one fails only its own fields, never the whole batch.
+    #[graphql(entity)]
+    async fn find_room_participant_by_id(&self, id: ID) -> RoomParticipant {
+        RoomParticipant::reference(EntityId::new(id))
+    }
+
+    /// Federation: a `Room` reference, loaded on first use like a participant.
+    #[graphql(entity)]
+    async fn find_room_by_id(&self, id: ID) -> Room {
+        Room::reference(EntityId::new(id))
     }
 }

@@ -1,24 +1,53 @@
-//! `RoomParticipant` and its filter.
+//! `RoomParticipant`.
 
-use async_graphql::{InputObject, Object, ID};
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, ID};
 use uuid::Uuid;
 
 use super::connection::ConnectionNode;
-use super::scalars::{Date, DateTime};
+use super::ids::EntityId;
+use super::room_session::RoomSession;
+use super::scalars::DateTime;
+use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::{wire, DateRange, ParticipantFilter, UpstreamError};
+use crate::telnyx::{wire, ParticipantById, UpstreamError};
 
-/// A participant of a room session.
+/// A participant: loaded (from a list or lookup), or a reference to load on first use.
 pub struct RoomParticipant {
-    wire: wire::RoomParticipant,
-    /// The session the participant was listed under, for when upstream omits `session_id`.
-    listed_under: Uuid,
+    id: EntityId,
+    data: Option<Arc<wire::RoomParticipant>>,
+    /// The session it was listed under, for when upstream omits `session_id`.
+    listed_under: Option<Uuid>,
 }
 
 impl RoomParticipant {
-    /// Wraps an upstream participant listed under session `listed_under`.
-    pub fn new(wire: wire::RoomParticipant, listed_under: Uuid) -> Self {
-        Self { wire, listed_under }
+    /// A participant upstream returned, listed under session `listed_under` if any.
+    pub fn loaded(data: Arc<wire::RoomParticipant>, listed_under: Option<Uuid>) -> Self {
+        let id = EntityId::from_upstream(data.id.as_deref().unwrap_or_default());
+        Self { id, data: Some(data), listed_under }
+    }
+
+    /// A participant known by id only (e.g. a federation reference).
+    pub fn reference(id: EntityId) -> Self {
+        Self { id, data: None, listed_under: None }
+    }
+
+    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
+        if let Some(data) = &self.data {
+            return Ok(data.clone());
+        }
+        let found = upstream(ctx).item(ParticipantById(self.id.uuid.clone()?)).await?;
+        found.ok_or_else(|| AppError::NotFound { what: "room participant", id: self.id.raw.to_string() })
+    }
+
+    async fn session_uuid(&self, ctx: &Context<'_>) -> Result<EntityId, AppError> {
+        let data = self.data(ctx).await?;
+        match (data.session_id.as_deref(), self.listed_under) {
+            (Some(id), _) => Ok(EntityId::from_upstream(id)),
+            (None, Some(session)) => Ok(EntityId::from_uuid(session)),
+            (None, None) => Err(AppError::Upstream(UpstreamError::InvalidBody)),
+        }
     }
 }
 
@@ -33,72 +62,40 @@ impl RoomParticipant {
     /// The participant's unique id (a UUID).
     async fn id(&self) -> Result<ID, AppError> {
         // The contract says `ID!`; inventing an id would corrupt clients' caches.
-        self.wire.id.clone().map(ID).ok_or(AppError::Upstream(UpstreamError::InvalidBody))
+        match &self.data {
+            Some(data) => data.id.clone().map(ID).ok_or(AppError::Upstream(UpstreamError::InvalidBody)),
+            None => Ok(self.id.raw.clone()),
+        }
     }
 
     /// The id of the room session the participant is part of.
-    async fn session_id(&self) -> ID {
-        ID(self.wire.session_id.clone().unwrap_or_else(|| self.listed_under.to_string()))
+    async fn session_id(&self, ctx: &Context<'_>) -> Result<ID, AppError> {
+        Ok(self.session_uuid(ctx).await?.raw)
     }
 
     /// Context given to the participant through the client SDK, e.g. a display name.
-    async fn context(&self) -> Option<&str> {
-        self.wire.context.as_deref()
+    async fn context(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        Ok(self.data(ctx).await?.context.clone())
     }
 
     /// When the participant joined the session.
-    async fn joined_at(&self) -> Option<DateTime> {
-        self.wire.joined_at.map(DateTime)
+    async fn joined_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.joined_at.map(DateTime))
     }
 
     /// When the participant was last updated.
-    async fn updated_at(&self) -> Option<DateTime> {
-        self.wire.updated_at.map(DateTime)
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.updated_at.map(DateTime))
     }
 
     /// When the participant left the session; null while still in it.
-    async fn left_at(&self) -> Option<DateTime> {
-        self.wire.left_at.map(DateTime)
+    async fn left_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.left_at.map(DateTime))
     }
-}
 
-/// Selects participants by calendar dates and context. All given conditions must hold.
-#[derive(InputObject, Default)]
-pub struct RoomParticipantFilter {
-    /// On which dates the participant joined.
-    pub date_joined_at: Option<DateFilter>,
-    /// On which dates the participant was last updated.
-    pub date_updated_at: Option<DateFilter>,
-    /// On which dates the participant left; participants still in the session never match.
-    pub date_left_at: Option<DateFilter>,
-    /// Exact context, as given through the client SDK.
-    pub context: Option<String>,
-}
-
-/// A range of calendar dates (UTC); all given bounds must hold.
-#[derive(InputObject, Clone, Copy)]
-pub struct DateFilter {
-    /// On this date.
-    pub eq: Option<Date>,
-    /// On or after this date.
-    pub gte: Option<Date>,
-    /// On or before this date.
-    pub lte: Option<Date>,
-}
-
-impl From<DateFilter> for DateRange {
-    fn from(filter: DateFilter) -> Self {
-        DateRange { eq: filter.eq.map(|d| d.0), gte: filter.gte.map(|d| d.0), lte: filter.lte.map(|d| d.0) }
-    }
-}
-
-impl From<RoomParticipantFilter> for ParticipantFilter {
-    fn from(filter: RoomParticipantFilter) -> Self {
-        ParticipantFilter {
-            date_joined_at: filter.date_joined_at.map(Into::into).unwrap_or_default(),
-            date_updated_at: filter.date_updated_at.map(Into::into).unwrap_or_default(),
-            date_left_at: filter.date_left_at.map(Into::into).unwrap_or_default(),
-            context: filter.context,
-        }
+    /// The room session the participant is part of. Its details cost one upstream request per
+    /// distinct session per GraphQL request, none if a list already returned it.
+    async fn session(&self, ctx: &Context<'_>) -> Result<RoomSession, AppError> {
+        Ok(RoomSession::reference(self.session_uuid(ctx).await?))
     }
 }

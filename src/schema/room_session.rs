@@ -1,23 +1,48 @@
-//! `RoomSession`: an id plus its participants connection.
+//! `RoomSession`.
+
+use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
-use uuid::Uuid;
 
-use super::connection::{self, Connection, ConnectionArgs};
-use super::participant::{RoomParticipant, RoomParticipantFilter};
+use super::connection::{self, Connection, ConnectionArgs, ConnectionNode};
+use super::filters::RoomParticipantFilter;
+use super::ids::EntityId;
+use super::participant::RoomParticipant;
+use super::room::Room;
+use super::scalars::DateTime;
+use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::SessionParticipants;
+use crate::telnyx::{wire, SessionById, SessionParticipants};
 
-/// A room session, known by id alone until a field needs upstream data.
+/// A session: loaded (from a list), or known by id until a detail field needs upstream data.
 pub struct RoomSession {
-    id: Uuid,
+    id: EntityId,
+    data: Option<Arc<wire::RoomSession>>,
 }
 
 impl RoomSession {
-    /// The session `id`; costs no upstream request.
-    pub fn new(id: Uuid) -> Self {
-        Self { id }
+    /// A session upstream returned.
+    pub fn loaded(data: Arc<wire::RoomSession>) -> Self {
+        Self { id: EntityId::from_upstream(data.id.as_deref().unwrap_or_default()), data: Some(data) }
     }
+
+    /// A session known by id only; costs no upstream request until a detail field is asked for.
+    pub fn reference(id: EntityId) -> Self {
+        Self { id, data: None }
+    }
+
+    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomSession>, AppError> {
+        if let Some(data) = &self.data {
+            return Ok(data.clone());
+        }
+        let found = upstream(ctx).item(SessionById(self.id.uuid.clone()?)).await?;
+        found.ok_or_else(|| AppError::NotFound { what: "room session", id: self.id.raw.to_string() })
+    }
+}
+
+impl ConnectionNode for RoomSession {
+    const CONNECTION: &'static str = "RoomSessionConnection";
+    const EDGE: &'static str = "RoomSessionEdge";
 }
 
 /// A session of a video room: one continuous meeting with its participants.
@@ -25,7 +50,39 @@ impl RoomSession {
 impl RoomSession {
     /// The session's unique id (a UUID).
     async fn id(&self) -> ID {
-        ID(self.id.to_string())
+        self.id.raw.clone()
+    }
+
+    /// The id of the room hosting the session.
+    async fn room_id(&self, ctx: &Context<'_>) -> Result<Option<ID>, AppError> {
+        Ok(self.data(ctx).await?.room_id.clone().map(ID))
+    }
+
+    /// Whether the session is still going on.
+    async fn active(&self, ctx: &Context<'_>) -> Result<Option<bool>, AppError> {
+        Ok(self.data(ctx).await?.active)
+    }
+
+    /// When the session started.
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.created_at.map(DateTime))
+    }
+
+    /// When the session was last updated.
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.updated_at.map(DateTime))
+    }
+
+    /// When the session ended; null while it is active.
+    async fn ended_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.ended_at.map(DateTime))
+    }
+
+    /// The room hosting the session. Its details cost one upstream request per distinct room
+    /// per GraphQL request.
+    async fn room(&self, ctx: &Context<'_>) -> Result<Option<Room>, AppError> {
+        let data = self.data(ctx).await?;
+        Ok(data.room_id.as_deref().map(|id| Room::reference(EntityId::from_upstream(id))))
     }
 
     /// The session's participants, as a Relay connection over Telnyx's participant list.
@@ -33,30 +90,16 @@ impl RoomSession {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only participants matching all given conditions.")] filter: Option<RoomParticipantFilter>,
-        #[graphql(
-            desc = "Return at most this many participants from the start of the window (0 to the configured maximum, 1000 by default). Defaults to 20 when neither `first` nor `last` is given."
-        )]
+        #[graphql(desc = "Return at most this many participants from the start of the window (0 to the configured maximum, 1000 by default). Defaults to 20 when neither `first` nor `last` is given.")]
         first: Option<i32>,
         #[graphql(desc = "Start after the participant with this cursor.")] after: Option<String>,
-        #[graphql(
-            desc = "Return at most this many participants from the end of the window (0 to the configured maximum)."
-        )]
+        #[graphql(desc = "Return at most this many participants from the end of the window (0 to the configured maximum).")]
         last: Option<i32>,
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
-        let endpoint = SessionParticipants { session_id: self.id, filter: filter.unwrap_or_default().into() };
-        let session = self.id;
+        let session = self.id.uuid.clone()?;
+        let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().into() };
         let args = ConnectionArgs { first, after, last, before };
-        connection::load(ctx, endpoint, args, |wire| RoomParticipant::new(wire, session)).await
+        connection::load(ctx, endpoint, args, |wire| RoomParticipant::loaded(wire, Some(session))).await
     }
-}
-
-/// Parses a UUID argument, accepting only the canonical hyphenated form (any case), so that
-/// nothing else can ever be spliced into an upstream path.
-pub fn parse_uuid(argument: &str, id: &ID) -> Result<Uuid, AppError> {
-    let canonical = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-    canonical
-        .then(|| Uuid::try_parse(id).ok())
-        .flatten()
-        .ok_or_else(|| AppError::bad_input(argument, format!("\"{}\" is not a UUID", id.as_str())))
 }

@@ -1,5 +1,6 @@
 //! The HTTP client for Telnyx: one pooled `reqwest::Client` for the whole process.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -7,7 +8,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use super::error::{parse_error_body, parse_retry_after};
-use super::{wire, Credential, ListEndpoint, UpstreamError};
+use super::{wire, Credential, ItemEndpoint, ListEndpoint, UpstreamError};
 use crate::pagination::Page;
 
 /// Everything but RFC 3986's unreserved characters is escaped, so values such as
@@ -30,8 +31,8 @@ pub struct ClientConfig {
 /// One page of a list, as returned upstream.
 #[derive(Debug, Clone)]
 pub struct ListPage<T> {
-    /// The page's items.
-    pub items: Vec<T>,
+    /// The page's items, shared so that windows and per-item caches take them without copying.
+    pub items: Vec<Arc<T>>,
     /// `meta.total_results`, if the upstream sent it.
     pub total: Option<u64>,
 }
@@ -73,7 +74,22 @@ impl Client {
         query.push_str(&format!("page[size]={}&page[number]={}", page.size, page.number));
         let url = format!("{}{}?{query}", self.base_url, endpoint.path());
         let body: wire::ListBody<E::Item> = self.get_json(credential, E::ROUTE, url).await?;
-        Ok(ListPage { items: body.data.unwrap_or_default(), total: body.meta.and_then(|m| m.total_results) })
+        let items = body.data.unwrap_or_default().into_iter().map(Arc::new).collect();
+        Ok(ListPage { items, total: body.meta.and_then(|m| m.total_results) })
+    }
+
+    /// Fetches one item; `None` when Telnyx answers 404 (or sends no `data`).
+    pub async fn item<E: ItemEndpoint>(
+        &self,
+        credential: &Credential,
+        endpoint: &E,
+    ) -> Result<Option<E::Item>, UpstreamError> {
+        let url = format!("{}{}", self.base_url, endpoint.path());
+        match self.get_json::<wire::ItemBody<E::Item>>(credential, E::ROUTE, url).await {
+            Ok(body) => Ok(body.data),
+            Err(UpstreamError::Status { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     async fn get_json<T: DeserializeOwned>(

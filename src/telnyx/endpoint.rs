@@ -1,4 +1,4 @@
-//! The list endpoints, described well enough to page through them generically.
+//! The endpoints, described well enough to page through lists and load items generically.
 
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
@@ -12,7 +12,7 @@ use super::wire;
 /// what binds a cursor to its connection.
 pub trait ListEndpoint: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     /// The wire type of one item.
-    type Item: DeserializeOwned + Clone + Send + Sync + 'static;
+    type Item: Identified;
 
     /// The route with placeholders, for logs and metrics (never an id or a credential).
     const ROUTE: &'static str;
@@ -34,6 +34,67 @@ pub trait ListEndpoint: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     }
 }
 
+/// A single-item endpoint: `GET {path}`, where 404 means "no such item".
+pub trait ItemEndpoint: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
+    /// The wire type of the item.
+    type Item: DeserializeOwned + Send + Sync + 'static;
+
+    /// The route with placeholders, for logs and metrics.
+    const ROUTE: &'static str;
+
+    /// The path under the API base URL.
+    fn path(&self) -> String;
+}
+
+/// A wire item that knows the single-item endpoint it can also be loaded from, so that
+/// items a list returned can stand in for later lookups of the same item.
+pub trait Identified: DeserializeOwned + Send + Sync + 'static {
+    /// The item's own endpoint.
+    type Key: ItemEndpoint<Item = Self>;
+
+    /// The key, if the item carries a valid id.
+    fn key(&self) -> Option<Self::Key>;
+}
+
+/// Single items by id.
+macro_rules! item_endpoint {
+    ($(#[$doc:meta])* $name:ident, $item:ty, $route:literal, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(pub Uuid);
+
+        impl ItemEndpoint for $name {
+            type Item = $item;
+            const ROUTE: &'static str = $route;
+
+            fn path(&self) -> String {
+                format!(concat!($prefix, "/{}"), self.0)
+            }
+        }
+
+        impl Identified for $item {
+            type Key = $name;
+
+            fn key(&self) -> Option<$name> {
+                self.id.as_deref().and_then(|id| Uuid::try_parse(id).ok()).map($name)
+            }
+        }
+    };
+}
+
+item_endpoint!(
+    /// `GET /room_participants/{room_participant_id}`.
+    ParticipantById, wire::RoomParticipant, "/room_participants/{room_participant_id}", "/room_participants"
+);
+item_endpoint!(
+    /// `GET /room_sessions/{room_session_id}`.
+    SessionById, wire::RoomSession, "/room_sessions/{room_session_id}", "/room_sessions"
+);
+item_endpoint!(
+    /// `GET /rooms/{room_id}`.
+    RoomById, wire::Room, "/rooms/{room_id}", "/rooms"
+);
+
 /// A `filter[<field>][eq|gte|lte]` date range; the upstream compares calendar dates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct DateRange {
@@ -45,19 +106,33 @@ pub struct DateRange {
     pub lte: Option<NaiveDate>,
 }
 
-impl DateRange {
-    fn push_params(&self, field: &str, params: &mut Vec<(String, String)>) {
-        for (op, date) in [("eq", self.eq), ("gte", self.gte), ("lte", self.lte)] {
+/// Builds `filter[...]` parameters in a fixed order.
+#[derive(Default)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn dates(mut self, field: &str, range: &DateRange) -> Self {
+        for (op, date) in [("eq", range.eq), ("gte", range.gte), ("lte", range.lte)] {
             if let Some(date) = date {
-                params.push((format!("filter[{field}][{op}]"), date.format("%Y-%m-%d").to_string()));
+                self.0.push((format!("filter[{field}][{op}]"), date.format("%Y-%m-%d").to_string()));
             }
         }
+        self
+    }
+
+    fn value(mut self, field: &str, value: Option<impl ToString>) -> Self {
+        if let Some(value) = value {
+            self.0.push((format!("filter[{field}]"), value.to_string()));
+        }
+        self
     }
 }
 
 /// The filters of the participant lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ParticipantFilter {
+    /// `filter[session_id]` (only `/room_participants` has it).
+    pub session_id: Option<Uuid>,
     /// `filter[date_joined_at]`.
     pub date_joined_at: DateRange,
     /// `filter[date_updated_at]`.
@@ -70,38 +145,113 @@ pub struct ParticipantFilter {
 
 impl ParticipantFilter {
     fn params(&self) -> Vec<(String, String)> {
-        let mut params = Vec::new();
-        self.date_joined_at.push_params("date_joined_at", &mut params);
-        self.date_updated_at.push_params("date_updated_at", &mut params);
-        self.date_left_at.push_params("date_left_at", &mut params);
-        if let Some(context) = &self.context {
-            params.push(("filter[context]".to_owned(), context.clone()));
+        Params::default()
+            .value("session_id", self.session_id)
+            .dates("date_joined_at", &self.date_joined_at)
+            .dates("date_updated_at", &self.date_updated_at)
+            .dates("date_left_at", &self.date_left_at)
+            .value("context", self.context.as_ref())
+            .0
+    }
+}
+
+/// The filters of the session lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SessionFilter {
+    /// `filter[date_created_at]`.
+    pub date_created_at: DateRange,
+    /// `filter[date_updated_at]`.
+    pub date_updated_at: DateRange,
+    /// `filter[date_ended_at]`.
+    pub date_ended_at: DateRange,
+    /// `filter[room_id]` (only `/room_sessions` has it).
+    pub room_id: Option<Uuid>,
+    /// `filter[active]`.
+    pub active: Option<bool>,
+}
+
+impl SessionFilter {
+    fn params(&self) -> Vec<(String, String)> {
+        Params::default()
+            .dates("date_created_at", &self.date_created_at)
+            .dates("date_updated_at", &self.date_updated_at)
+            .dates("date_ended_at", &self.date_ended_at)
+            .value("room_id", self.room_id)
+            .value("active", self.active)
+            .0
+    }
+}
+
+/// The filters of the room list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RoomFilter {
+    /// `filter[date_created_at]`.
+    pub date_created_at: DateRange,
+    /// `filter[date_updated_at]`.
+    pub date_updated_at: DateRange,
+    /// `filter[unique_name]`, an exact match.
+    pub unique_name: Option<String>,
+}
+
+impl RoomFilter {
+    fn params(&self) -> Vec<(String, String)> {
+        Params::default()
+            .dates("date_created_at", &self.date_created_at)
+            .dates("date_updated_at", &self.date_updated_at)
+            .value("unique_name", self.unique_name.as_ref())
+            .0
+    }
+}
+
+/// List endpoints: a struct of what identifies the list, its route, path and filter.
+macro_rules! list_endpoint {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* }, $item:ty, $route:literal, |$s:ident| $path:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name {
+            $(#[allow(missing_docs)] pub $field: $ty,)*
         }
-        params
-    }
+
+        impl ListEndpoint for $name {
+            type Item = $item;
+            const ROUTE: &'static str = $route;
+
+            fn path(&self) -> String {
+                let $s = self;
+                $path
+            }
+
+            fn filter_params(&self) -> Vec<(String, String)> {
+                self.filter.params()
+            }
+        }
+    };
 }
 
-/// `GET /room_sessions/{room_session_id}/participants`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionParticipants {
-    /// The room session whose participants are listed.
-    pub session_id: Uuid,
-    /// Which participants to list.
-    pub filter: ParticipantFilter,
-}
-
-impl ListEndpoint for SessionParticipants {
-    type Item = wire::RoomParticipant;
-    const ROUTE: &'static str = "/room_sessions/{room_session_id}/participants";
-
-    fn path(&self) -> String {
-        format!("/room_sessions/{}/participants", self.session_id)
-    }
-
-    fn filter_params(&self) -> Vec<(String, String)> {
-        self.filter.params()
-    }
-}
+list_endpoint!(
+    /// `GET /room_sessions/{room_session_id}/participants`.
+    SessionParticipants { session_id: Uuid, filter: ParticipantFilter },
+    wire::RoomParticipant, "/room_sessions/{room_session_id}/participants",
+    |s| format!("/room_sessions/{}/participants", s.session_id)
+);
+list_endpoint!(
+    /// `GET /room_participants`.
+    Participants { filter: ParticipantFilter }, wire::RoomParticipant, "/room_participants", |_s| "/room_participants".into()
+);
+list_endpoint!(
+    /// `GET /room_sessions`.
+    Sessions { filter: SessionFilter }, wire::RoomSession, "/room_sessions", |_s| "/room_sessions".into()
+);
+list_endpoint!(
+    /// `GET /rooms/{room_id}/sessions`.
+    RoomSessions { room_id: Uuid, filter: SessionFilter },
+    wire::RoomSession, "/rooms/{room_id}/sessions",
+    |s| format!("/rooms/{}/sessions", s.room_id)
+);
+list_endpoint!(
+    /// `GET /rooms`.
+    Rooms { filter: RoomFilter }, wire::Room, "/rooms", |_s| "/rooms".into()
+);
 
 #[cfg(test)]
 mod tests {
@@ -126,5 +276,13 @@ mod tests {
                 "filter[context]=Alice",
             ]
         );
+    }
+
+    #[test]
+    fn session_filters_spell_booleans_and_ids_as_telnyx_does() {
+        let room = Uuid::nil();
+        let filter = SessionFilter { room_id: Some(room), active: Some(false), ..Default::default() };
+        let params: Vec<_> = filter.params().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(params, [format!("filter[room_id]={room}"), "filter[active]=false".to_owned()]);
     }
 }

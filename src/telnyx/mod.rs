@@ -13,5 +13,8 @@ pub mod wire;
 
 pub use client::{Client, ClientConfig, ListPage};
 pub use credential::Credential;
-pub use endpoint::{DateRange, ListEndpoint, ParticipantFilter, SessionParticipants};
+pub use endpoint::{
+    DateRange, Identified, ItemEndpoint, ListEndpoint, ParticipantById, ParticipantFilter, Participants, RoomById,
+    RoomFilter, RoomSessions, Rooms, SessionById, SessionFilter, SessionParticipants, Sessions,
+};
 pub use error::{UpstreamError, UpstreamErrorDetail};

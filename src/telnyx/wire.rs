@@ -15,6 +15,13 @@ pub struct ListBody<T> {
     pub meta: Option<PaginationMeta>,
 }
 
+/// The envelope of every single-item endpoint.
+#[derive(Debug, Deserialize)]
+pub struct ItemBody<T> {
+    /// The item.
+    pub data: Option<T>,
+}
+
 /// Telnyx's `PaginationMeta`.
 #[derive(Debug, Deserialize)]
 pub struct PaginationMeta {
@@ -37,6 +44,48 @@ pub struct RoomParticipant {
     pub updated_at: Option<DateTime<Utc>>,
     /// When the participant left the session; `None` while still in it.
     pub left_at: Option<DateTime<Utc>>,
+}
+
+/// Telnyx's `RoomSession` (embedded participants are not read: they have their own list).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RoomSession {
+    /// The session's id (a UUID).
+    pub id: Option<String>,
+    /// The room hosting the session.
+    pub room_id: Option<String>,
+    /// Whether the session is still going on.
+    pub active: Option<bool>,
+    /// When the session started.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the session was last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When the session ended; `None` while active.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Telnyx's `Room` (embedded sessions are not read: they have their own list).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Room {
+    /// The room's id (a UUID).
+    pub id: Option<String>,
+    /// Name unique within the Telnyx account.
+    pub unique_name: Option<String>,
+    /// Maximum participants allowed in the room.
+    pub max_participants: Option<i64>,
+    /// Whether sessions are recorded.
+    pub enable_recording: Option<bool>,
+    /// Where webhooks about the room are sent.
+    pub webhook_event_url: Option<String>,
+    /// Where webhooks go when the primary URL fails.
+    pub webhook_event_failover_url: Option<String>,
+    /// Seconds to wait before a webhook times out.
+    pub webhook_timeout_secs: Option<i64>,
+    /// When the room was created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the room was last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The room's active session, if any.
+    pub active_session_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,117 @@
+//! `Room`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, ID};
+
+use super::connection::{self, Connection, ConnectionArgs, ConnectionNode};
+use super::filters::RoomSessionFilter;
+use super::ids::EntityId;
+use super::room_session::RoomSession;
+use super::scalars::DateTime;
+use super::upstream;
+use crate::error::AppError;
+use crate::telnyx::{wire, RoomById, RoomSessions};
+
+/// A room: loaded (from a list or lookup), or known by id until a detail field needs it.
+pub struct Room {
+    id: EntityId,
+    data: Option<Arc<wire::Room>>,
+}
+
+impl Room {
+    /// A room upstream returned.
+    pub fn loaded(data: Arc<wire::Room>) -> Self {
+        Self { id: EntityId::from_upstream(data.id.as_deref().unwrap_or_default()), data: Some(data) }
+    }
+
+    /// A room known by id only; costs no upstream request until a detail field is asked for.
+    pub fn reference(id: EntityId) -> Self {
+        Self { id, data: None }
+    }
+
+    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::Room>, AppError> {
+        if let Some(data) = &self.data {
+            return Ok(data.clone());
+        }
+        let found = upstream(ctx).item(RoomById(self.id.uuid.clone()?)).await?;
+        found.ok_or_else(|| AppError::NotFound { what: "room", id: self.id.raw.to_string() })
+    }
+}
+
+impl ConnectionNode for Room {
+    const CONNECTION: &'static str = "RoomConnection";
+    const EDGE: &'static str = "RoomEdge";
+}
+
+/// A video room: a named, configured place where sessions happen.
+#[Object]
+impl Room {
+    /// The room's unique id (a UUID).
+    async fn id(&self) -> ID {
+        self.id.raw.clone()
+    }
+
+    /// The room's name, unique within the Telnyx account.
+    async fn unique_name(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        Ok(self.data(ctx).await?.unique_name.clone())
+    }
+
+    /// Maximum participants allowed in the room.
+    async fn max_participants(&self, ctx: &Context<'_>) -> Result<Option<i32>, AppError> {
+        Ok(self.data(ctx).await?.max_participants.and_then(|n| i32::try_from(n).ok()))
+    }
+
+    /// Whether the room's sessions are recorded.
+    async fn enable_recording(&self, ctx: &Context<'_>) -> Result<Option<bool>, AppError> {
+        Ok(self.data(ctx).await?.enable_recording)
+    }
+
+    /// The URL webhooks about this room are sent to.
+    async fn webhook_event_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        Ok(self.data(ctx).await?.webhook_event_url.clone())
+    }
+
+    /// The URL webhooks are sent to when the primary one fails.
+    async fn webhook_event_failover_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        Ok(self.data(ctx).await?.webhook_event_failover_url.clone())
+    }
+
+    /// Seconds to wait before a webhook times out.
+    async fn webhook_timeout_secs(&self, ctx: &Context<'_>) -> Result<Option<i32>, AppError> {
+        Ok(self.data(ctx).await?.webhook_timeout_secs.and_then(|n| i32::try_from(n).ok()))
+    }
+
+    /// When the room was created.
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.created_at.map(DateTime))
+    }
+
+    /// When the room was last updated.
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
+        Ok(self.data(ctx).await?.updated_at.map(DateTime))
+    }
+
+    /// The session going on in the room now, if any.
+    async fn active_session(&self, ctx: &Context<'_>) -> Result<Option<RoomSession>, AppError> {
+        let data = self.data(ctx).await?;
+        Ok(data.active_session_id.as_deref().map(|id| RoomSession::reference(EntityId::from_upstream(id))))
+    }
+
+    /// The room's sessions, as a Relay connection over Telnyx's `GET /rooms/{id}/sessions`.
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only sessions matching all given conditions (`roomId` is not accepted here).")]
+        filter: Option<RoomSessionFilter>,
+        #[graphql(desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        first: Option<i32>,
+        #[graphql(desc = "Start after the session with this cursor.")] after: Option<String>,
+        #[graphql(desc = "Return at most this many sessions from the end of the window.")] last: Option<i32>,
+        #[graphql(desc = "End before the session with this cursor.")] before: Option<String>,
+    ) -> Result<Connection<RoomSession>, AppError> {
+        let endpoint =
+            RoomSessions { room_id: self.id.uuid.clone()?, filter: filter.unwrap_or_default().parse(false)? };
+        connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await
+    }
+}
