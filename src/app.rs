@@ -5,7 +5,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, GraphiQl};
 use crate::schema::{self, Limits};
 use crate::telnyx::{Client, ClientConfig};
 
@@ -17,8 +17,9 @@ pub fn build(config: &Config) -> Result<axum::Router, reqwest::Error> {
         timeout: config.upstream_timeout(),
         max_body_bytes: config.upstream_max_body_bytes,
     })?;
+    let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let schema = schema::build(Limits { max_first_last: config.max_first_last });
-    Ok(http::router(AppState { schema, client, api_key: config.telnyx_api_key.clone(), graphiql: config.graphiql }))
+    Ok(http::router(AppState { schema, client, api_key: config.telnyx_api_key.clone(), graphiql }))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

@@ -42,9 +42,18 @@ pub struct Config {
     #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
 
+    /// Directory with GraphiQL's page and its npm-installed assets (`npm ci` in
+    /// `assets/graphiql`); when it is missing, GraphiQL loads its assets from a CDN instead.
+    #[arg(long, env = "GRAPHIQL_ASSETS_DIR", default_value = "assets/graphiql")]
+    pub graphiql_assets_dir: std::path::PathBuf,
+
     /// Run against a built-in sample Telnyx upstream on a loopback port; no API key needed.
     #[arg(long)]
     pub demo: bool,
+
+    /// Serve only the sample Telnyx upstream on this address (for benchmarks and test suites).
+    #[arg(long, value_name = "ADDR", conflicts_with = "demo")]
+    pub sample_upstream: Option<SocketAddr>,
 
     /// Print the GraphQL schema (SDL) and exit.
     #[arg(long)]

@@ -19,17 +19,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
 
-    if config.demo {
+    if let Some(addr) = config.sample_upstream {
+        let upstream = sample_upstream::SampleUpstream::spawn(addr).await?;
+        println!("Sample upstream: {}  (key: {})", upstream.base_url(), sample_upstream::SAMPLE_API_KEY);
+        shutdown_signal().await;
+        return Ok(());
+    }
+    // Kept alive (its server task runs) for as long as the service does.
+    let _sample = if config.demo {
         let upstream = sample_upstream::SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;
         config.telnyx_api_base_url = upstream.base_url().parse()?;
         config.telnyx_api_key = Some(sample_upstream::SAMPLE_API_KEY.into());
-        std::mem::forget(upstream);
-    }
+        Some(upstream)
+    } else {
+        None
+    };
     let listener = TcpListener::bind(config.listen_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     if config.demo {
-        println!("GraphiQL: http://{addr}/graphql");
+        println!("GraphiQL: http://{addr}/graphql  (sample upstream: {})", config.telnyx_api_base_url);
         println!("Sample session id: {}", sample_upstream::ids::MEDIUM_SESSION);
         println!(
             "Try: curl -s http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ roomSession(id: \\\"{}\\\") {{ participants(first: 3) {{ totalCount nodes {{ id context joinedAt }} }} }} }}\"}}'",

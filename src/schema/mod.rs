@@ -95,7 +95,9 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only rooms matching all given conditions.")] filter: Option<RoomFilter>,
-        #[graphql(desc = "Return at most this many rooms from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        #[graphql(
+            desc = "Return at most this many rooms from the start of the window. Defaults to 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
         #[graphql(desc = "Start after the room with this cursor.")] after: Option<String>,
         #[graphql(desc = "Return at most this many rooms from the end of the window.")] last: Option<i32>,
@@ -110,7 +112,9 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only sessions matching all given conditions.")] filter: Option<RoomSessionFilter>,
-        #[graphql(desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        #[graphql(
+            desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
         #[graphql(desc = "Start after the session with this cursor.")] after: Option<String>,
         #[graphql(desc = "Return at most this many sessions from the end of the window.")] last: Option<i32>,
@@ -125,7 +129,9 @@ impl Query {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only participants matching all given conditions.")] filter: Option<RoomParticipantsFilter>,
-        #[graphql(desc = "Return at most this many participants from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        #[graphql(
+            desc = "Return at most this many participants from the start of the window. Defaults to 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
         #[graphql(desc = "Start after the participant with this cursor.")] after: Option<String>,
         #[graphql(desc = "Return at most this many participants from the end of the window.")] last: Option<i32>,

@@ -104,7 +104,9 @@ impl Room {
         ctx: &Context<'_>,
         #[graphql(desc = "Only sessions matching all given conditions (`roomId` is not accepted here).")]
         filter: Option<RoomSessionFilter>,
-        #[graphql(desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given.")]
+        #[graphql(
+            desc = "Return at most this many sessions from the start of the window. Defaults to 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
         #[graphql(desc = "Start after the session with this cursor.")] after: Option<String>,
         #[graphql(desc = "Return at most this many sessions from the end of the window.")] last: Option<i32>,

@@ -90,10 +90,14 @@ impl RoomSession {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only participants matching all given conditions.")] filter: Option<RoomParticipantFilter>,
-        #[graphql(desc = "Return at most this many participants from the start of the window (0 to the configured maximum, 1000 by default). Defaults to 20 when neither `first` nor `last` is given.")]
+        #[graphql(
+            desc = "Return at most this many participants from the start of the window (0 to the configured maximum, 1000 by default). Defaults to 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
         #[graphql(desc = "Start after the participant with this cursor.")] after: Option<String>,
-        #[graphql(desc = "Return at most this many participants from the end of the window (0 to the configured maximum).")]
+        #[graphql(
+            desc = "Return at most this many participants from the end of the window (0 to the configured maximum)."
+        )]
         last: Option<i32>,
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
