@@ -1,32 +1,130 @@
 //! Builds the application from its configuration and serves it on a given listener.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, Method, StatusCode};
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
-use crate::http::{self, AppState, GraphiQl};
-use crate::schema::{self, Limits};
+use crate::http::{self, AppState, GraphiQl, HttpLimits};
+use crate::schema::{self, SchemaOptions};
+use crate::telemetry;
 use crate::telnyx::{Client, ClientConfig};
 
-/// Builds the router for `config`.
-pub fn build(config: &Config) -> Result<axum::Router, reqwest::Error> {
+/// The service, ready to serve.
+pub struct App {
+    router: axum::Router,
+    ready: Arc<AtomicBool>,
+    grace: Duration,
+}
+
+/// Builds the service for `config`.
+pub fn build(config: &Config) -> Result<App, reqwest::Error> {
     let client = Client::new(&ClientConfig {
         base_url: config.telnyx_api_base_url.clone(),
         connect_timeout: config.upstream_connect_timeout(),
         timeout: config.upstream_timeout(),
         max_body_bytes: config.upstream_max_body_bytes,
+        max_attempts: config.upstream_max_attempts,
+        retry_base: Duration::from_millis(config.upstream_retry_base_ms),
+        max_in_flight: config.upstream_max_in_flight as usize,
     })?;
+    let schema = schema::build(SchemaOptions {
+        max_first_last: config.max_first_last,
+        max_depth: config.max_depth,
+        max_complexity: config.max_complexity,
+        introspection: config.introspection,
+        apq_cache_size: config.apq_cache_size,
+    });
     let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
-    let schema = schema::build(Limits { max_first_last: config.max_first_last });
-    Ok(http::router(AppState { schema, client, api_key: config.telnyx_api_key.clone(), graphiql }))
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = AppState {
+        schema,
+        client,
+        api_key: config.telnyx_api_key.clone(),
+        graphiql,
+        limits: HttpLimits {
+            deadline: config.request_deadline(),
+            max_upstream_requests: config.max_upstream_requests,
+            max_batch_size: config.max_batch_size,
+        },
+        ready: ready.clone(),
+        metrics: telemetry::metrics_handle(),
+    };
+    // Layers run outside-in in the reverse of the order they are added: the request id is
+    // set first, so the log line and the echoed header carry it; CORS answers preflights
+    // before the timeout and body limit apply.
+    let mut router = http::router(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()));
+    if let Some(cors) = cors(config) {
+        router = router.layer(cors);
+    }
+    let router = router
+        .layer(axum::middleware::from_fn(http::log_request))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    Ok(App { router, ready, grace: config.shutdown_grace() })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// CORS for browser frontends on the configured origins only; none configured, none allowed.
+fn cors(config: &Config) -> Option<CorsLayer> {
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let headers = [
+        header::CONTENT_TYPE,
+        header::AUTHORIZATION,
+        header::ACCEPT,
+        HeaderName::from_static("x-request-id"),
+        HeaderName::from_static("traceparent"),
+        HeaderName::from_static("apollo-require-preflight"),
+        HeaderName::from_static("x-apollo-operation-name"),
+        HeaderName::from_static("apollographql-client-name"),
+        HeaderName::from_static("apollographql-client-version"),
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(config.cors_allowed_origins.clone()))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers(headers)
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .allow_credentials(config.cors_allow_credentials)
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, reports not
+/// ready, and gives in-flight requests the grace period to finish.
 pub async fn serve(
     listener: TcpListener,
-    router: axum::Router,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    let (begun, mut begun_rx) = tokio::sync::watch::channel(false);
+    let ready = app.ready.clone();
+    let signal = async move {
+        shutdown.await;
+        ready.store(false, Ordering::Relaxed);
+        let _ = begun.send(true);
+    };
+    let server = axum::serve(listener, app.router).with_graceful_shutdown(signal).into_future();
+    let grace_over = async move {
+        let _ = begun_rx.wait_for(|begun| *begun).await;
+        tokio::time::sleep(app.grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace_over => {
+            tracing::warn!("shutdown grace period over with requests still in flight");
+            Ok(())
+        }
+    }
 }

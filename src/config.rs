@@ -38,6 +38,71 @@ pub struct Config {
     #[arg(long, env = "UPSTREAM_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub upstream_max_body_bytes: usize,
 
+    /// Attempts per upstream GET, retries included (connection errors, timeouts, 5xx, 429).
+    #[arg(long, env = "UPSTREAM_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub upstream_max_attempts: u32,
+
+    /// Base of the exponential retry backoff (full jitter), in milliseconds.
+    #[arg(long, env = "UPSTREAM_RETRY_BASE_MS", default_value_t = 100)]
+    pub upstream_retry_base_ms: u64,
+
+    /// Upstream requests in flight at once, process-wide; more wait in a fair queue.
+    #[arg(long, env = "UPSTREAM_MAX_IN_FLIGHT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_max_in_flight: u32,
+
+    /// Milliseconds all upstream work of one GraphQL request may take, retries included.
+    #[arg(long, env = "REQUEST_DEADLINE_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_deadline_ms: u64,
+
+    /// Milliseconds before an incoming HTTP request is answered 408; keep it above the deadline.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Largest request body, in bytes (413 above).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest query accepted (QUERY_TOO_DEEP above).
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 15)]
+    pub max_depth: usize,
+
+    /// Largest query complexity accepted (QUERY_TOO_EXPENSIVE above); a connection costs its
+    /// `first`/`last` times its selection, so aliases and nested lists add up.
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 50_000)]
+    pub max_complexity: usize,
+
+    /// Upstream requests one GraphQL request may cause (QUERY_TOO_EXPENSIVE beyond).
+    #[arg(long, env = "MAX_UPSTREAM_REQUESTS", default_value_t = 100)]
+    pub max_upstream_requests: usize,
+
+    /// Operations in one batched request (400 above).
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 10)]
+    pub max_batch_size: usize,
+
+    /// Answer introspection queries (turn off in production if the schema is private).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Automatic persisted queries kept (Apollo APQ); 0 turns APQ off.
+    #[arg(long, env = "APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+
+    /// Origins allowed to call the API from browsers (comma-separated); none by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<http::HeaderValue>,
+
+    /// Let allowed origins send credentials (cookies, `Authorization`).
+    #[arg(long, env = "CORS_ALLOW_CREDENTIALS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cors_allow_credentials: bool,
+
+    /// Milliseconds in-flight requests get to finish after SIGTERM/Ctrl-C.
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Log format: `pretty` for people, `json` for log pipelines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
     /// Serve GraphiQL on `GET /graphql` for browsers.
     #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
@@ -55,9 +120,22 @@ pub struct Config {
     #[arg(long, value_name = "ADDR", conflicts_with = "demo")]
     pub sample_upstream: Option<SocketAddr>,
 
+    /// Check `GET /health` on LISTEN_ADDR and exit 0 if it answers 200 (for container health checks).
+    #[arg(long)]
+    pub healthcheck: bool,
+
     /// Print the GraphQL schema (SDL) and exit.
     #[arg(long)]
     pub print_schema: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
 }
 
 fn parse_secret(value: &str) -> Result<SecretString, String> {
@@ -73,6 +151,21 @@ impl Config {
     /// Whole-request timeout as a duration.
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms)
+    }
+
+    /// Bound on all upstream work of one GraphQL request.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// Bound on answering one incoming HTTP request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Time in-flight requests get after a shutdown signal.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 }
 

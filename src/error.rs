@@ -35,6 +35,9 @@ pub enum AppError {
         /// The id that was looked up.
         id: String,
     },
+    /// The query would cost more upstream requests than one GraphQL request may make.
+    #[error("query too expensive: {0}")]
+    QueryTooExpensive(String),
     /// Neither the request nor the configuration carries a Telnyx credential.
     #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
     Unauthenticated,
@@ -54,6 +57,7 @@ impl AppError {
         match self {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::NotFound { .. } => "NOT_FOUND",
+            Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Upstream(UpstreamError::Status { status, .. }) => match status {
                 401 => "UNAUTHENTICATED",
@@ -106,7 +110,9 @@ impl From<AppError> for async_graphql::Error {
 
 /// Gives async-graphql's own errors an `extensions.code`, as clients switch on codes:
 /// `GRAPHQL_PARSE_FAILED`, `BAD_USER_INPUT` for argument values (literal or variable) that
-/// don't fit their type, and `GRAPHQL_VALIDATION_FAILED` for other invalid documents.
+/// don't fit their type, `QUERY_TOO_DEEP`/`QUERY_TOO_EXPENSIVE` for the limits,
+/// `PERSISTED_QUERY_NOT_FOUND` for APQ, and `GRAPHQL_VALIDATION_FAILED` for other invalid
+/// documents.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -121,7 +127,16 @@ impl Extension for ErrorCodes {
     /// (e.g. an unknown operation name).
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        response.errors = response.errors.into_iter().map(|e| with_code(e, "BAD_REQUEST")).collect();
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(|e| {
+                // Apollo's APQ protocol: clients resend the full query on this code.
+                let code =
+                    if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_REQUEST" };
+                with_code(e, code)
+            })
+            .collect();
         response
     }
 
@@ -144,7 +159,12 @@ impl Extension for ErrorCodes {
             errors
                 .into_iter()
                 .map(|e| {
-                    let code = if is_bad_value(&e.message) { "BAD_USER_INPUT" } else { "GRAPHQL_VALIDATION_FAILED" };
+                    let code = match e.message.as_str() {
+                        "Query is too complex." => "QUERY_TOO_EXPENSIVE",
+                        "Query is nested too deep." => "QUERY_TOO_DEEP",
+                        message if is_bad_value(message) => "BAD_USER_INPUT",
+                        _ => "GRAPHQL_VALIDATION_FAILED",
+                    };
                     with_code(e, code)
                 })
                 .collect()
@@ -181,6 +201,7 @@ mod tests {
             (AppError::bad_input("first", "must be at most 1000"), "BAD_USER_INPUT"),
             (AppError::Unauthenticated, "UNAUTHENTICATED"),
             (AppError::NotFound { what: "room", id: "x".into() }, "NOT_FOUND"),
+            (AppError::QueryTooExpensive("x".into()), "QUERY_TOO_EXPENSIVE"),
             (status(401), "UNAUTHENTICATED"),
             (status(403), "FORBIDDEN"),
             (status(404), "NOT_FOUND"),

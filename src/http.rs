@@ -1,19 +1,31 @@
-//! HTTP routes: `/graphql` (POST, GET and GraphiQL) and `/health`.
+//! HTTP: `/graphql` per the GraphQL-over-HTTP spec, GraphiQL, `/health`, `/ready`, `/metrics`.
+//!
+//! The GraphQL endpoint negotiates `application/graphql-response+json` (the spec's media type,
+//! with 4xx for requests that cannot execute) and legacy `application/json` (always 200 once
+//! the request is well-formed). POST bodies must be JSON, which also means browsers can't send
+//! a query cross-site without a CORS preflight. Each request gets its own upstream access
+//! ([`Upstream`]): the caller's credential, a deadline and an upstream-request budget.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderMap};
+use async_graphql::{BatchRequest, BatchResponse};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
+use serde_json::json;
 use tower_http::services::ServeDir;
 
-use crate::schema::{AppSchema, Upstream};
+use crate::schema::{AppSchema, RequestLimits, Upstream};
 use crate::telnyx::{Client, Credential};
 
 /// What every request handler shares.
@@ -27,6 +39,23 @@ pub struct AppState {
     pub api_key: Option<SecretString>,
     /// What browsers get on `GET /graphql`.
     pub graphiql: GraphiQl,
+    /// Bounds on each GraphQL request.
+    pub limits: HttpLimits,
+    /// False once shutdown has begun, so load balancers stop sending traffic.
+    pub ready: Arc<AtomicBool>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// Bounds on each GraphQL request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// All upstream work of one HTTP request ends by then.
+    pub deadline: Duration,
+    /// Upstream requests one HTTP request may cause.
+    pub max_upstream_requests: usize,
+    /// Operations in one batch.
+    pub max_batch_size: usize,
 }
 
 /// How GraphiQL is served.
@@ -52,17 +81,20 @@ impl GraphiQl {
         match std::fs::read_to_string(dir.join("index.html")) {
             Ok(page) if assets.is_dir() => Self::Local { page: page.into(), assets },
             _ => {
-                tracing::info!(dir = %dir.display(), "GraphiQL assets not installed; the GraphiQL page will load them from a CDN");
+                tracing::info!(dir = %dir.display(), "GraphiQL assets not installed; GraphiQL will load them from a CDN");
                 Self::Cdn
             }
         }
     }
 }
 
-/// The service's routes.
+/// The service's routes, without the outer layers (see [`crate::app`]).
 pub fn router(state: AppState) -> Router {
-    let router =
-        Router::new().route("/graphql", get(graphql_get).post(graphql)).route("/health", get(|| async { "ok" }));
+    let router = Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }));
     let router = match &state.graphiql {
         GraphiQl::Local { assets, .. } => router.nest_service("/graphiql/assets", ServeDir::new(assets)),
         _ => router,
@@ -70,16 +102,87 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, request: GraphQLBatchRequest) -> GraphQLResponse {
-    let upstream = Arc::new(Upstream::new(state.client.clone(), credential(&headers, state.api_key.as_ref())));
-    let request = request.into_inner().data(upstream);
-    state.schema.execute_batch(request).await.into()
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    }
+}
+
+/// The response media types of the GraphQL-over-HTTP spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    GraphQlResponse,
+    Json,
+}
+
+impl Media {
+    const GRAPHQL_RESPONSE: &'static str = "application/graphql-response+json";
+
+    /// Picks the response type from `Accept`; `None` if the client accepts neither.
+    fn negotiate(headers: &HeaderMap) -> Option<Self> {
+        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+            return Some(Self::Json);
+        };
+        let ranges: Vec<&str> = accept
+            .split(',')
+            .filter(|range| !range.split(';').skip(1).any(|p| p.trim().replace(' ', "") == "q=0"))
+            .map(|range| range.split(';').next().unwrap_or("").trim())
+            .collect();
+        let accepts = |wanted: &str| ranges.iter().any(|r| r.eq_ignore_ascii_case(wanted));
+        if accepts(Self::GRAPHQL_RESPONSE) {
+            Some(Self::GraphQlResponse)
+        } else if accepts("application/json") || accepts("application/*") || accepts("*/*") {
+            Some(Self::Json)
+        } else {
+            None
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Self::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        })
+    }
+}
+
+/// An error answered before any GraphQL execution.
+fn request_error(status: StatusCode, code: &str, message: &str, media: Media) -> Response {
+    metrics::counter!("graphql_operations_total", "operation" => "", "code" => code.to_owned()).increment(1);
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = Media::negotiate(&headers) else {
+        return request_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "accept application/graphql-response+json or application/json",
+            Media::Json,
+        );
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        let message = "POST bodies must be JSON with `Content-Type: application/json`";
+        return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message, media);
+    }
+    match serde_json::from_slice::<BatchRequest>(&body) {
+        Ok(batch) => execute(state, &headers, batch, media).await,
+        Err(error) => {
+            let message = format!("the body is not a GraphQL request: {error}");
+            request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
+        }
+    }
 }
 
 /// `GET /graphql`: GraphiQL for a browser navigating here, else a query in the URL.
-async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let has_query = request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("query=")));
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let has_query = query.split('&').any(|p| p.starts_with("query=") || p.starts_with("extensions="));
     if !has_query && accepts_html(&headers) {
         match &state.graphiql {
             GraphiQl::Local { page, .. } => return Html(page.to_string()).into_response(),
@@ -90,10 +193,103 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             GraphiQl::Disabled => {}
         }
     }
-    match GraphQLBatchRequest::from_request(request, &state).await {
-        Ok(batch) => graphql(State(state), headers, batch).await.into_response(),
-        Err(rejection) => rejection.into_response(),
+    let Some(media) = Media::negotiate(&headers) else {
+        return request_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "NOT_ACCEPTABLE",
+            "accept application/graphql-response+json or application/json",
+            Media::Json,
+        );
+    };
+    match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => execute(state, &headers, BatchRequest::Single(request), media).await,
+        Err(error) => {
+            let message = format!("the query string is not a GraphQL request: {error}");
+            request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
+        }
     }
+}
+
+async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, media: Media) -> Response {
+    let requests: &[async_graphql::Request] = match &batch {
+        BatchRequest::Single(request) => std::slice::from_ref(request),
+        BatchRequest::Batch(requests) => requests,
+    };
+    if requests.len() > state.limits.max_batch_size {
+        let message = format!("a batch may hold at most {} operations", state.limits.max_batch_size);
+        return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", &message, media);
+    }
+    if requests.is_empty()
+        || requests.iter().any(|r| r.query.is_empty() && !r.extensions.contains_key("persistedQuery"))
+    {
+        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query`", media);
+    }
+    let operations: Vec<String> = requests.iter().map(|r| operation_label(r.operation_name.as_deref())).collect();
+    let limits = RequestLimits {
+        deadline: tokio::time::Instant::now() + state.limits.deadline,
+        max_upstream_requests: state.limits.max_upstream_requests,
+        traceparent: Some(child_traceparent(headers.get("traceparent"))),
+    };
+    let upstream = Arc::new(Upstream::new(state.client.clone(), credential(headers, state.api_key.as_ref()), limits));
+    let response = state.schema.execute_batch(batch.data(upstream)).await;
+
+    let responses: Vec<&async_graphql::Response> = match &response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter().collect(),
+    };
+    for (operation, r) in operations.into_iter().zip(&responses) {
+        let code = r.errors.first().and_then(|e| e.extensions.as_ref()?.get("code").cloned());
+        let code = match code {
+            Some(async_graphql::Value::String(code)) => code,
+            _ if r.errors.is_empty() => "OK".to_owned(),
+            _ => "INTERNAL".to_owned(),
+        };
+        metrics::counter!("graphql_operations_total", "operation" => operation, "code" => code).increment(1);
+    }
+    let status = match (&response, media) {
+        (BatchResponse::Single(r), Media::GraphQlResponse) if is_request_error(r) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    let body = match &response {
+        BatchResponse::Single(r) => serde_json::to_vec(&Body::from(r)),
+        BatchResponse::Batch(rs) => serde_json::to_vec(&rs.iter().map(Body::from).collect::<Vec<_>>()),
+    };
+    let body = body.unwrap_or_else(|_| br#"{"errors":[{"message":"response not serialisable"}]}"#.to_vec());
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}
+
+/// A request that failed before execution (parse or validation): no `data` at all, and the
+/// errors have no `path`. A field error that nulls the whole result still has a path.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// The spec's response map, serialised straight from async-graphql's ordered values (so
+/// the selection set's order survives): `data` is absent, not null, when execution never
+/// started.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+impl<'a> From<&'a async_graphql::Response> for Body<'a> {
+    fn from(response: &'a async_graphql::Response) -> Self {
+        let data = (!is_request_error(response)).then_some(&response.data);
+        Body { data, errors: &response.errors, extensions: &response.extensions }
+    }
+}
+
+/// The operation name as a metrics label: bounded in length and alphabet, since clients
+/// choose it.
+fn operation_label(name: Option<&str>) -> String {
+    name.unwrap_or("").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {
@@ -105,5 +301,110 @@ fn credential(headers: &HeaderMap, api_key: Option<&SecretString>) -> Option<Cre
     match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(Credential::from_header(value)),
         None => api_key.and_then(Credential::from_api_key),
+    }
+}
+
+/// A W3C `traceparent` for our upstream calls: the caller's trace with a new span id, or a
+/// new trace when the caller sent none (or an invalid one).
+fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
+    let parent = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
+        let parts: Vec<&str> = v.trim().split('-').collect();
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match parts.as_slice() {
+            [version, trace, span, flags]
+                if hex(version, 2)
+                    && *version != "ff"
+                    && hex(trace, 32)
+                    && hex(span, 16)
+                    && hex(flags, 2)
+                    && trace.bytes().any(|b| b != b'0') =>
+            {
+                Some((trace.to_ascii_lowercase(), flags.to_ascii_lowercase()))
+            }
+            _ => None,
+        }
+    });
+    let (trace, flags) = parent.unwrap_or_else(|| (format!("{:032x}", rand::random::<u128>().max(1)), "01".to_owned()));
+    let span = format!("{:016x}", rand::random::<u64>().max(1));
+    HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")).expect("hex is a valid header value")
+}
+
+/// One log line per request, with its request id (set by the request-id layer outside).
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
+    tracing::info!(
+        request_id,
+        %method,
+        path,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn accept_negotiation_follows_graphql_over_http() {
+        assert_eq!(Media::negotiate(&HeaderMap::new()), Some(Media::Json));
+        assert_eq!(Media::negotiate(&accept("application/graphql-response+json")), Some(Media::GraphQlResponse));
+        assert_eq!(
+            Media::negotiate(&accept("application/json, application/graphql-response+json;q=0.9")),
+            Some(Media::GraphQlResponse)
+        );
+        assert_eq!(Media::negotiate(&accept("application/json")), Some(Media::Json));
+        assert_eq!(Media::negotiate(&accept("*/*")), Some(Media::Json));
+        assert_eq!(
+            Media::negotiate(&accept("application/graphql-response+json;q=0, application/json")),
+            Some(Media::Json)
+        );
+        assert_eq!(Media::negotiate(&accept("text/plain")), None);
+    }
+
+    #[test]
+    fn traceparent_continues_the_callers_trace_with_a_new_span() {
+        let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let child = child_traceparent(Some(&incoming));
+        let child = child.to_str().unwrap();
+        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(child.ends_with("-01"));
+        assert_ne!(child, incoming.to_str().unwrap());
+    }
+
+    #[test]
+    fn an_invalid_traceparent_starts_a_new_trace() {
+        for bad in [
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            let child = child_traceparent(Some(&HeaderValue::from_static(bad)));
+            let parts: Vec<&str> = child.to_str().unwrap().split('-').collect();
+            assert_eq!(parts.len(), 4);
+            assert_ne!(parts[1], "00000000000000000000000000000000");
+            assert!(!bad.contains(parts[1]));
+        }
+    }
+
+    #[test]
+    fn operation_labels_are_bounded() {
+        assert_eq!(operation_label(Some("Participants")), "Participants");
+        assert_eq!(operation_label(Some("a\"b{c}")), "abc");
+        assert_eq!(operation_label(Some(&"x".repeat(500))).len(), 64);
     }
 }

@@ -12,6 +12,7 @@
 //!   and cursors — property-tested against naive models.
 //! - [`telnyx`]: the upstream client and its wire types; knows nothing of GraphQL.
 //! - [`error`]: the one error enum and its one mapping to GraphQL error codes.
+//! - [`telemetry`]: structured logs and the Prometheus recorder.
 //! - [`sample_upstream`]: the seeded fake Telnyx behind `--demo`, the tests and the benchmarks.
 
 pub mod app;
@@ -21,4 +22,5 @@ mod http;
 pub mod pagination;
 pub mod sample_upstream;
 pub mod schema;
+pub mod telemetry;
 pub mod telnyx;

@@ -1,33 +1,30 @@
 use clap::Parser;
-use telnyx_rooms_graphql::{app, config::Config, sample_upstream};
+use telnyx_rooms_graphql::config::Config;
+use telnyx_rooms_graphql::sample_upstream::{self, SampleUpstream};
+use telnyx_rooms_graphql::{app, schema, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::parse();
     if config.print_schema {
-        print!(
-            "{}",
-            telnyx_rooms_graphql::schema::build(telnyx_rooms_graphql::schema::Limits {
-                max_first_last: config.max_first_last
-            })
-            .sdl()
-        );
+        print!("{}", schema::build(schema::SchemaOptions::default()).sdl());
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+    if config.healthcheck {
+        return healthcheck(&config).await;
+    }
+    telemetry::init_logs(config.log_format);
 
     if let Some(addr) = config.sample_upstream {
-        let upstream = sample_upstream::SampleUpstream::spawn(addr).await?;
+        let upstream = SampleUpstream::spawn(addr).await?;
         println!("Sample upstream: {}  (key: {})", upstream.base_url(), sample_upstream::SAMPLE_API_KEY);
         shutdown_signal().await;
         return Ok(());
     }
     // Kept alive (its server task runs) for as long as the service does.
     let _sample = if config.demo {
-        let upstream = sample_upstream::SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;
+        let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;
         config.telnyx_api_base_url = upstream.base_url().parse()?;
         config.telnyx_api_key = Some(sample_upstream::SAMPLE_API_KEY.into());
         Some(upstream)
@@ -46,7 +43,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     app::serve(listener, app::build(&config)?, shutdown_signal()).await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// `--healthcheck`: a container health probe that needs no shell tools in the image.
+async fn healthcheck(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = config.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let status = client.get(format!("http://{addr}/health")).send().await?.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("health check answered {status}").into())
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -63,5 +76,5 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutting down");
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
 }

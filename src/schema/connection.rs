@@ -13,7 +13,7 @@ use async_graphql::{Context, Object, OutputType, TypeName};
 use super::loader::Upstream;
 use super::Limits;
 use crate::error::AppError;
-use crate::pagination::{plan, recheck, resolve, CursorCodec, RelayArgs, Slice, WindowOrTotal};
+use crate::pagination::{plan, recheck, resolve, CursorCodec, RelayArgs, Slice, WindowOrTotal, MAX_PAGE_SIZE};
 use crate::telnyx::ListEndpoint;
 
 /// A GraphQL node type that can be listed in a connection.
@@ -39,6 +39,27 @@ pub struct ConnectionArgs {
 
 /// `first` when neither `first` nor `last` is given.
 const DEFAULT_FIRST: u64 = 20;
+
+/// Complexity units charged per upstream request, so that cost tracks upstream load as well
+/// as response size.
+const UPSTREAM_REQUEST_COST: usize = 10;
+
+/// The complexity of a connection field: each of up to `first`/`last` items costs its
+/// selection, plus the upstream pages it may take. Aliases and nesting multiply, so a query
+/// such as 50 aliases of `first: 1000` is refused before anything runs.
+///
+/// Values no configuration accepts (negative, or above 10 000) cost nothing here, so that the
+/// resolver rejects them as `BAD_USER_INPUT` naming the argument.
+pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let count = |n: Option<i32>| n.map(|n| usize::try_from(n).ok().filter(|&n| n <= 10_000).unwrap_or(0));
+    let items = match (count(first), count(last)) {
+        (Some(f), Some(l)) => f.min(l),
+        (Some(n), None) | (None, Some(n)) => n,
+        (None, None) => DEFAULT_FIRST as usize,
+    };
+    let requests = items.div_ceil(MAX_PAGE_SIZE as usize).max(1) + usize::from(last.is_some());
+    items.max(1).saturating_mul(child_complexity).saturating_add(requests * UPSTREAM_REQUEST_COST)
+}
 
 impl ConnectionArgs {
     /// Parses the arguments against the connection's cursor codec and the configured maximum.

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,18 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::error::AppError;
 use crate::pagination::Page;
-use crate::telnyx::{Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, UpstreamError};
+use crate::telnyx::{Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, UpstreamError};
+
+/// Per-request bounds on upstream work.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// When all upstream work for the request must be done.
+    pub deadline: tokio::time::Instant,
+    /// How many upstream requests it may make.
+    pub max_upstream_requests: usize,
+    /// The `traceparent` to send upstream.
+    pub traceparent: Option<http::HeaderValue>,
+}
 
 /// One page of one list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,19 +38,35 @@ pub struct PageKey<E> {
     pub page: Page,
 }
 
-/// Fetches pages and items for one request's credential.
+/// Fetches pages and items for one GraphQL request.
 pub struct UpstreamLoader {
     client: Client,
-    credential: Credential,
+    call: Call,
+    /// Upstream requests this GraphQL request may still make.
+    budget: AtomicUsize,
+}
+
+impl UpstreamLoader {
+    /// Takes one request from the budget, so no query can fan out without bound at run time
+    /// (the complexity limit refuses most such queries before they run).
+    fn spend(&self) -> Result<(), AppError> {
+        self.budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
+            .map(drop)
+            .map_err(|_| AppError::QueryTooExpensive("it needs more upstream requests than allowed".into()))
+    }
 }
 
 impl<E: ListEndpoint> Loader<PageKey<E>> for UpstreamLoader {
-    type Value = Result<Arc<ListPage<E::Item>>, UpstreamError>;
+    type Value = Result<Arc<ListPage<E::Item>>, AppError>;
     type Error = Infallible;
 
     async fn load(&self, keys: &[PageKey<E>]) -> Result<HashMap<PageKey<E>, Self::Value>, Infallible> {
         let fetches = keys.iter().map(|key| async move {
-            let page = self.client.list(&self.credential, &key.endpoint, key.page).await;
+            let page = match self.spend() {
+                Ok(()) => self.client.list(&self.call, &key.endpoint, key.page).await.map_err(AppError::from),
+                Err(error) => Err(error),
+            };
             (key.clone(), page.map(Arc::new))
         });
         Ok(futures::future::join_all(fetches).await.into_iter().collect())
@@ -47,12 +75,15 @@ impl<E: ListEndpoint> Loader<PageKey<E>> for UpstreamLoader {
 
 /// Item keys are the item endpoints themselves (`ParticipantById(id)`, ...).
 impl<E: ItemEndpoint> Loader<E> for UpstreamLoader {
-    type Value = Result<Option<Arc<E::Item>>, UpstreamError>;
+    type Value = Result<Option<Arc<E::Item>>, AppError>;
     type Error = Infallible;
 
     async fn load(&self, keys: &[E]) -> Result<HashMap<E, Self::Value>, Infallible> {
         let fetches = keys.iter().map(|key| async move {
-            let item = self.client.item(&self.credential, key).await;
+            let item = match self.spend() {
+                Ok(()) => self.client.item(&self.call, key).await.map_err(AppError::from),
+                Err(error) => Err(error),
+            };
             (key.clone(), item.map(|item| item.map(Arc::new)))
         });
         Ok(futures::future::join_all(fetches).await.into_iter().collect())
@@ -68,13 +99,15 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Upstream access with `credential`, or `None` when the request has none.
-    pub fn new(client: Client, credential: Option<Credential>) -> Self {
+    /// Upstream access for one GraphQL request; without a credential every upstream field
+    /// fails `UNAUTHENTICATED` and nothing is sent.
+    pub fn new(client: Client, credential: Option<Credential>, limits: RequestLimits) -> Self {
         let loader = credential.map(|credential| {
+            let call = Call { credential, deadline: limits.deadline, traceparent: limits.traceparent };
+            let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
             // No batching delay: REST has no batch endpoint, and sibling fields register
             // their keys in the same poll anyway, so deduplication does not need one.
-            DataLoader::with_cache(UpstreamLoader { client, credential }, tokio::spawn, HashMapCache::default())
-                .delay(Duration::ZERO)
+            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO)
         });
         Self { loader, totals: Mutex::default() }
     }
@@ -126,7 +159,7 @@ impl Upstream {
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
     pub async fn item<E: ItemEndpoint>(&self, endpoint: E) -> Result<Option<Arc<E::Item>>, AppError> {
         let Ok(loaded) = self.loader()?.load_one(endpoint).await;
-        Ok(loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))??)
+        loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))?
     }
 }
 

@@ -20,14 +20,15 @@ mod scalars;
 
 use std::sync::Arc;
 
+use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
 
 use crate::error::{AppError, ErrorCodes};
 use crate::telnyx::{ParticipantById, Participants, RoomById, Rooms, Sessions};
-use connection::{Connection, ConnectionArgs};
+use connection::{cost, Connection, ConnectionArgs};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
-pub use loader::Upstream;
+pub use loader::{RequestLimits, Upstream};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
@@ -42,14 +43,44 @@ pub struct Limits {
     pub max_first_last: u64,
 }
 
+/// How the schema is built, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    /// The largest `first`/`last` accepted.
+    pub max_first_last: u64,
+    /// Deepest query accepted.
+    pub max_depth: usize,
+    /// Largest complexity accepted (see [`connection::cost`]).
+    pub max_complexity: usize,
+    /// Whether introspection is answered.
+    pub introspection: bool,
+    /// Automatic persisted queries kept; 0 turns APQ off.
+    pub apq_cache_size: usize,
+}
+
+impl Default for SchemaOptions {
+    /// The configuration's defaults; `schema.graphql` is exported with these.
+    fn default() -> Self {
+        Self { max_first_last: 1000, max_depth: 15, max_complexity: 50_000, introspection: true, apq_cache_size: 1000 }
+    }
+}
+
 /// Builds the schema; per-request data ([`Upstream`]) is added by the HTTP layer.
-pub fn build(limits: Limits) -> AppSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+pub fn build(options: SchemaOptions) -> AppSchema {
+    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         .enable_federation()
         .extension(ErrorCodes)
         .extension(field_order::FieldOrder)
-        .data(limits)
-        .finish()
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity)
+        .data(Limits { max_first_last: options.max_first_last });
+    if options.apq_cache_size > 0 {
+        builder = builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(options.apq_cache_size)));
+    }
+    if !options.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
 }
 
 /// The request's upstream access, put there by the HTTP layer for every request.
@@ -91,6 +122,7 @@ impl Query {
     }
 
     /// Rooms, as a Relay connection over `GET /rooms`.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn rooms(
         &self,
         ctx: &Context<'_>,
@@ -108,6 +140,7 @@ impl Query {
     }
 
     /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn room_sessions(
         &self,
         ctx: &Context<'_>,
@@ -125,6 +158,7 @@ impl Query {
     }
 
     /// Room participants across sessions, as a Relay connection over `GET /room_participants`.
+    #[graphql(complexity = "cost(first, last, child_complexity)")]
     async fn room_participants(
         &self,
         ctx: &Context<'_>,

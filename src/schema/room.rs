@@ -99,6 +99,7 @@ impl Room {
     }
 
     /// The room's sessions, as a Relay connection over Telnyx's `GET /rooms/{id}/sessions`.
+    #[graphql(complexity = "super::connection::cost(first, last, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

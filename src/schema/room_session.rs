@@ -86,6 +86,7 @@ impl RoomSession {
     }
 
     /// The session's participants, as a Relay connection over Telnyx's participant list.
+    #[graphql(complexity = "super::connection::cost(first, last, child_complexity)")]
     async fn participants(
         &self,
         ctx: &Context<'_>,

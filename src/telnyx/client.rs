@@ -3,6 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::HeaderValue;
+use tokio::sync::Semaphore;
+use tokio::time::{timeout_at, Instant};
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::de::DeserializeOwned;
@@ -15,17 +20,34 @@ use crate::pagination::Page;
 /// `a&b=c + d%` arrive intact whatever the upstream's query parser does with `+`.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// How to reach Telnyx.
+/// How to reach Telnyx, and how hard to try.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// API base URL, e.g. `https://api.telnyx.com/v2`.
     pub base_url: url::Url,
     /// Bound on establishing a connection.
     pub connect_timeout: Duration,
-    /// Bound on a whole request, body included.
+    /// Bound on one attempt, body included.
     pub timeout: Duration,
     /// Bodies longer than this are refused while reading, so a runaway upstream can't exhaust memory.
     pub max_body_bytes: usize,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// First retry delay before jitter; it doubles with each retry.
+    pub retry_base: Duration,
+    /// Upstream requests in flight at once across the process.
+    pub max_in_flight: usize,
+}
+
+/// Who is calling and until when: one per GraphQL request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The credential to send.
+    pub credential: Credential,
+    /// All upstream work for this call, retries and queueing included, ends by then.
+    pub deadline: Instant,
+    /// W3C `traceparent` to send, so upstream logs join the caller's trace.
+    pub traceparent: Option<HeaderValue>,
 }
 
 /// One page of a list, as returned upstream.
@@ -37,12 +59,15 @@ pub struct ListPage<T> {
     pub total: Option<u64>,
 }
 
-/// A Telnyx API client; cheap to clone (the connection pool is shared).
+/// A Telnyx API client; cheap to clone (the connection pool and in-flight bound are shared).
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
     max_body_bytes: usize,
+    backoff: ExponentialBuilder,
+    /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Client {
@@ -53,17 +78,23 @@ impl Client {
             .timeout(config.timeout)
             .user_agent(concat!("telnyx-rooms-graphql/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(config.retry_base)
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(config.max_attempts.saturating_sub(1) as usize);
         Ok(Self {
             http,
             base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
             max_body_bytes: config.max_body_bytes,
+            backoff,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
         })
     }
 
     /// Fetches one page of `endpoint`.
     pub async fn list<E: ListEndpoint>(
         &self,
-        credential: &Credential,
+        call: &Call,
         endpoint: &E,
         page: Page,
     ) -> Result<ListPage<E::Item>, UpstreamError> {
@@ -73,39 +104,82 @@ impl Client {
         }
         query.push_str(&format!("page[size]={}&page[number]={}", page.size, page.number));
         let url = format!("{}{}?{query}", self.base_url, endpoint.path());
-        let body: wire::ListBody<E::Item> = self.get_json(credential, E::ROUTE, url).await?;
+        let body: wire::ListBody<E::Item> = self.get_json(call, E::ROUTE, &url).await?;
         let items = body.data.unwrap_or_default().into_iter().map(Arc::new).collect();
         Ok(ListPage { items, total: body.meta.and_then(|m| m.total_results) })
     }
 
     /// Fetches one item; `None` when Telnyx answers 404 (or sends no `data`).
-    pub async fn item<E: ItemEndpoint>(
-        &self,
-        credential: &Credential,
-        endpoint: &E,
-    ) -> Result<Option<E::Item>, UpstreamError> {
+    pub async fn item<E: ItemEndpoint>(&self, call: &Call, endpoint: &E) -> Result<Option<E::Item>, UpstreamError> {
         let url = format!("{}{}", self.base_url, endpoint.path());
-        match self.get_json::<wire::ItemBody<E::Item>>(credential, E::ROUTE, url).await {
+        match self.get_json::<wire::ItemBody<E::Item>>(call, E::ROUTE, &url).await {
             Ok(body) => Ok(body.data),
             Err(UpstreamError::Status { status: 404, .. }) => Ok(None),
             Err(error) => Err(error),
         }
     }
 
+    /// GETs `url`, retrying transient failures with exponential backoff and full jitter, or
+    /// after `Retry-After`, for as long as the call's deadline allows.
     async fn get_json<T: DeserializeOwned>(
         &self,
-        credential: &Credential,
+        call: &Call,
         route: &'static str,
-        url: String,
+        url: &str,
     ) -> Result<T, UpstreamError> {
-        let mut response = self
+        (|| self.attempt(call, route, url))
+            .retry(self.backoff)
+            .sleep(tokio::time::sleep)
+            .when(UpstreamError::is_transient)
+            .adjust(|error, backoff| retry_delay(error, backoff, call.deadline))
+            .notify(|error, delay| {
+                metrics::counter!("upstream_retries_total", "endpoint" => route).increment(1);
+                tracing::debug!(route, %error, ?delay, "retrying upstream request");
+            })
+            .await
+    }
+
+    /// One attempt: wait for an in-flight slot, send, read and parse, all within the deadline.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        route: &'static str,
+        url: &str,
+    ) -> Result<T, UpstreamError> {
+        let _permit = timeout_at(call.deadline, self.in_flight.acquire())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .expect("the semaphore is never closed");
+        let gauge = metrics::gauge!("upstream_in_flight");
+        gauge.increment(1.0);
+        let started = std::time::Instant::now();
+        let result = timeout_at(call.deadline, self.send(call, url)).await.unwrap_or(Err(UpstreamError::Timeout));
+        gauge.decrement(1.0);
+        metrics::histogram!("upstream_request_duration_seconds", "endpoint" => route).record(started.elapsed());
+        let status = match &result {
+            Ok(_) => "200".to_owned(),
+            Err(UpstreamError::Status { status, .. }) => status.to_string(),
+            Err(UpstreamError::Timeout) => "timeout".to_owned(),
+            Err(UpstreamError::Unreachable) => "unreachable".to_owned(),
+            Err(UpstreamError::InvalidBody) => "invalid_body".to_owned(),
+        };
+        metrics::counter!("upstream_requests_total", "endpoint" => route, "status" => status).increment(1);
+        if let Err(error) = &result {
+            tracing::debug!(route, %error, "upstream request failed");
+        }
+        result
+    }
+
+    async fn send<T: DeserializeOwned>(&self, call: &Call, url: &str) -> Result<T, UpstreamError> {
+        let mut request = self
             .http
             .get(url)
-            .header(AUTHORIZATION, credential.header_value().clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(transport_error)?;
+            .header(AUTHORIZATION, call.credential.header_value().clone())
+            .header(ACCEPT, "application/json");
+        if let Some(traceparent) = &call.traceparent {
+            request = request.header("traceparent", traceparent.clone());
+        }
+        let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -114,16 +188,24 @@ impl Client {
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let body = read_capped(&mut response, self.max_body_bytes).await;
         if !status.is_success() {
-            tracing::debug!(route, status = status.as_u16(), "upstream answered with an error status");
             let errors = body.map(|b| parse_error_body(&b)).unwrap_or_default();
             return Err(UpstreamError::Status { status: status.as_u16(), retry_after, errors });
         }
-        let body = body?;
-        serde_json::from_slice(&body).map_err(|error| {
-            tracing::debug!(route, %error, "upstream body did not parse");
-            UpstreamError::InvalidBody
-        })
+        serde_json::from_slice(&body?).map_err(|_| UpstreamError::InvalidBody)
     }
+}
+
+/// The wait before the next attempt: `Retry-After` when given, else a random share of the
+/// backoff ("full jitter", so clients retrying together spread out); `None` stops retrying
+/// when attempts are used up or the wait would end past the deadline — failing fast then
+/// beats sleeping into a timeout.
+fn retry_delay(error: &UpstreamError, backoff: Option<Duration>, deadline: Instant) -> Option<Duration> {
+    let backoff = backoff?;
+    let wait = match error {
+        UpstreamError::Status { retry_after: Some(seconds), .. } => Duration::from_secs(*seconds),
+        _ => backoff.mul_f64(rand::random::<f64>()),
+    };
+    (Instant::now() + wait < deadline).then_some(wait)
 }
 
 /// Reads the body chunk by chunk, giving up as soon as it exceeds `max` bytes.

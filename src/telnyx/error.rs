@@ -37,6 +37,18 @@ pub enum UpstreamError {
     InvalidBody,
 }
 
+impl UpstreamError {
+    /// Whether trying again may succeed: timeouts, connection failures, 5xx and 429.
+    /// Other 4xx mean the request itself is wrong, and a bad body would be bad again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::Timeout | Self::Unreachable => true,
+            Self::InvalidBody => false,
+        }
+    }
+}
+
 /// Reads a Telnyx error body in whichever of its three shapes it comes: the
 /// `{"errors":[...]}` envelope, a bare `{code,title,detail}` object, or
 /// `{"success":false,"message":...}`. Anything else yields no details, never an error.

@@ -11,7 +11,7 @@ mod endpoint;
 mod error;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, ListPage};
+pub use client::{Call, Client, ClientConfig, ListPage};
 pub use credential::Credential;
 pub use endpoint::{
     DateRange, Identified, ItemEndpoint, ListEndpoint, ParticipantById, ParticipantFilter, Participants, RoomById,

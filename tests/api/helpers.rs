@@ -20,8 +20,8 @@ pub async fn spawn_app_with(base_url: &str, api_key: Option<&str>, tweak: impl F
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app::build(&config).unwrap();
-    tokio::spawn(app::serve(listener, router, std::future::pending()));
+    let app = app::build(&config).unwrap();
+    tokio::spawn(app::serve(listener, app, std::future::pending()));
     TestApp { addr, http: reqwest::Client::new() }
 }
 

@@ -1,13 +1,13 @@
 //! The committed SDL is the served schema, and responses keep the selection set's order.
 
 use serde_json::json;
-use telnyx_rooms_graphql::schema::{build, Limits};
+use telnyx_rooms_graphql::schema::{build, SchemaOptions};
 
 use crate::helpers::{ids, spawn_sample};
 
 #[test]
 fn schema_graphql_is_the_exported_sdl_of_the_served_schema() {
-    let served = build(Limits { max_first_last: 1000 }).sdl();
+    let served = build(SchemaOptions::default()).sdl();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     assert!(
         served == committed,
