@@ -172,10 +172,11 @@ impl Extension for ErrorCodes {
     }
 }
 
-/// async-graphql's wording for a value that does not fit its input type (see its
-/// `ArgumentsOfCorrectType` and variable checks); pinned by tests.
+/// async-graphql's wordings for a value that does not fit its input type (its
+/// `ArgumentsOfCorrectType` rule, and argument parsing during complexity analysis); pinned
+/// by tests.
 fn is_bad_value(message: &str) -> bool {
-    message.starts_with("Invalid value for argument")
+    ["Invalid value for argument", "Expected input type", "Failed to parse \""].iter().any(|p| message.starts_with(p))
 }
 
 fn with_code(mut error: ServerError, code: &str) -> ServerError {

@@ -25,7 +25,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
-use crate::schema::{AppSchema, RequestLimits, Upstream};
+use crate::schema::{AppSchema, RequestLimits, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 /// What every request handler shares.
@@ -201,13 +201,33 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
             Media::Json,
         );
     };
-    match async_graphql::http::parse_query_string(&query) {
+    match parse_query_string(&query) {
         Ok(request) => execute(state, &headers, BatchRequest::Single(request), media).await,
-        Err(error) => {
-            let message = format!("the query string is not a GraphQL request: {error}");
-            request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
+        Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
+    }
+}
+
+/// A GET request's `query`, `operationName`, `variables` and `extensions` (the last two as
+/// JSON), as GraphQL over HTTP names them.
+fn parse_query_string(query: &str) -> Result<async_graphql::Request, String> {
+    let mut request = async_graphql::Request::new("");
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "query" => request.query = value.into_owned(),
+            "operationName" => request.operation_name = Some(value.into_owned()).filter(|name| !name.is_empty()),
+            "variables" => {
+                let variables =
+                    serde_json::from_str(&value).map_err(|e| format!("`variables` is not a JSON object: {e}"))?;
+                request.variables = async_graphql::Variables::from_json(variables);
+            }
+            "extensions" => {
+                request.extensions =
+                    serde_json::from_str(&value).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?;
+            }
+            _ => {}
         }
     }
+    Ok(request)
 }
 
 async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, media: Media) -> Response {
@@ -224,7 +244,6 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
     {
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query`", media);
     }
-    let operations: Vec<String> = requests.iter().map(|r| operation_label(r.operation_name.as_deref())).collect();
     let limits = RequestLimits {
         deadline: tokio::time::Instant::now() + state.limits.deadline,
         max_upstream_requests: state.limits.max_upstream_requests,
@@ -237,7 +256,9 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
         BatchResponse::Single(r) => vec![r],
         BatchResponse::Batch(rs) => rs.iter().collect(),
     };
-    for (operation, r) in operations.into_iter().zip(&responses) {
+    for r in &responses {
+        let name = r.http_headers.get(OPERATION_HEADER).and_then(|v| v.to_str().ok());
+        let operation = operation_label(name);
         let code = r.errors.first().and_then(|e| e.extensions.as_ref()?.get("code").cloned());
         let code = match code {
             Some(async_graphql::Value::String(code)) => code,

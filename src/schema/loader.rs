@@ -6,6 +6,7 @@
 //! request, so nothing is shared between requests or credentials. Each key's result is its own
 //! `Result`, so one failing key never fails the other keys of the same batch.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::error::AppError;
 use crate::pagination::Page;
@@ -90,9 +92,16 @@ impl<E: ItemEndpoint> Loader<E> for UpstreamLoader {
     }
 }
 
+type SharedLoad<V> = Shared<BoxFuture<'static, Option<V>>>;
+
 /// The upstream as seen by one GraphQL request.
 pub struct Upstream {
-    loader: Option<DataLoader<UpstreamLoader, HashMapCache>>,
+    loader: Option<Arc<DataLoader<UpstreamLoader, HashMapCache>>>,
+    /// Loads in flight, by key type then key. async-graphql's DataLoader caches results but
+    /// not loads in flight, so a key asked for again before its first load finished (e.g. the
+    /// session of each participant, while the session is still loading) would go upstream
+    /// twice; sharing the first load's future makes it once.
+    in_flight: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
     /// Totals learnt so far in this request, by list identity, so that `last` without
     /// `before` can skip its counting request.
     totals: Mutex<HashMap<String, u64>>,
@@ -107,13 +116,42 @@ impl Upstream {
             let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
             // No batching delay: REST has no batch endpoint, and sibling fields register
             // their keys in the same poll anyway, so deduplication does not need one.
-            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO)
+            Arc::new(DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO))
         });
-        Self { loader, totals: Mutex::default() }
+        Self { loader, in_flight: Mutex::default(), totals: Mutex::default() }
     }
 
-    fn loader(&self) -> Result<&DataLoader<UpstreamLoader, HashMapCache>, AppError> {
+    fn loader(&self) -> Result<&Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError> {
         self.loader.as_ref().ok_or(AppError::Unauthenticated)
+    }
+
+    /// Loads `key` through the DataLoader, joining a load of the same key already in flight.
+    async fn load<K>(&self, key: K) -> Result<Option<<UpstreamLoader as Loader<K>>::Value>, AppError>
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        UpstreamLoader: Loader<K, Error = Infallible>,
+    {
+        let loader = self.loader()?.clone();
+        let load = {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+            let loads = in_flight
+                .entry(TypeId::of::<K>())
+                .or_insert_with(|| Box::new(HashMap::<K, SharedLoad<<UpstreamLoader as Loader<K>>::Value>>::new()))
+                .downcast_mut::<HashMap<K, SharedLoad<<UpstreamLoader as Loader<K>>::Value>>>()
+                .expect("entries are keyed by their type");
+            loads
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    async move {
+                        let Ok(value) = loader.load_one(key).await;
+                        value
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        Ok(load.await)
     }
 
     /// Fetches `pages` of `endpoint` concurrently, in the order given, and remembers what
@@ -123,22 +161,16 @@ impl Upstream {
         endpoint: &E,
         pages: &[Page],
     ) -> Result<Vec<(Page, Arc<ListPage<E::Item>>)>, AppError> {
-        let loader = self.loader()?;
-        let keys = pages.iter().map(|&page| PageKey { endpoint: endpoint.clone(), page });
-        let Ok(mut loaded) = loader.load_many(keys).await;
-        let pages = pages
-            .iter()
-            .map(|page| {
-                let key = PageKey { endpoint: endpoint.clone(), page: *page };
-                let result = loaded.remove(&key).ok_or(AppError::Upstream(UpstreamError::InvalidBody))?;
-                Ok((*page, result?))
-            })
-            .collect::<Result<Vec<_>, AppError>>()?;
+        let loads = pages.iter().map(|&page| async move {
+            let loaded = self.load(PageKey { endpoint: endpoint.clone(), page }).await?;
+            Ok::<_, AppError>((page, loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))??))
+        });
+        let pages = futures::future::try_join_all(loads).await?;
         if let Some(total) = total_of(&pages) {
             self.totals.lock().expect("totals lock").insert(endpoint.identity(), total);
         }
         let items = pages.iter().flat_map(|(_, page)| page.items.iter());
-        loader.feed_many(items.filter_map(|item| Some((item.key()?, Ok(Some(item.clone())))))).await;
+        self.loader()?.feed_many(items.filter_map(|item| Some((item.key()?, Ok(Some(item.clone())))))).await;
         Ok(pages)
     }
 
@@ -158,8 +190,7 @@ impl Upstream {
 
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
     pub async fn item<E: ItemEndpoint>(&self, endpoint: E) -> Result<Option<Arc<E::Item>>, AppError> {
-        let Ok(loaded) = self.loader()?.load_one(endpoint).await;
-        loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))?
+        self.load(endpoint).await?.ok_or(AppError::Upstream(UpstreamError::InvalidBody))?
     }
 }
 

@@ -2,14 +2,13 @@
 //!
 //! Every object type is a plain `#[Object]` impl: async-graphql serialises `SimpleObject`
 //! fields before `ComplexObject` ones, which would break the selection set's field order;
-//! [`field_order::FieldOrder`] repairs what concurrent resolution breaks of it.
+//! [`spec::SpecCompliance`] repairs what async-graphql's execution breaks of the spec.
 //!
 //! Objects are either *loaded* (a list or lookup returned them) or *references* (an id from
 //! an argument, a parent's foreign key or a federation representation); references load their
 //! details on first use through the request's [`Upstream`], once per distinct id.
 
 mod connection;
-mod field_order;
 mod filters;
 mod ids;
 mod loader;
@@ -17,6 +16,7 @@ mod participant;
 mod room;
 mod room_session;
 mod scalars;
+mod spec;
 
 use std::sync::Arc;
 
@@ -32,6 +32,7 @@ pub use loader::{RequestLimits, Upstream};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
+pub use spec::OPERATION_HEADER;
 
 /// The served schema.
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -70,7 +71,7 @@ pub fn build(options: SchemaOptions) -> AppSchema {
     let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         .enable_federation()
         .extension(ErrorCodes)
-        .extension(field_order::FieldOrder)
+        .extension(spec::SpecCompliance { introspection: options.introspection })
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity)
         .data(Limits { max_first_last: options.max_first_last });

@@ -1,0 +1,323 @@
+//! Brings async-graphql 7.2's responses to the letter of the GraphQL spec.
+//!
+//! async-graphql resolves sibling fields concurrently and stores each result when it
+//! completes, and since 7.1 it drops a failed field instead of nulling it. So, once
+//! execution is done, this extension:
+//! - reorders every response map by the selection set ("Serialized Map Ordering");
+//! - puts `null` where a field failed, and propagates that null up through non-null
+//!   positions to the nearest nullable one ("Handling Field Errors");
+//! - gives `_entities` errors the list index async-graphql leaves out of their path, so a
+//!   gateway can tell which representation failed.
+//!
+//! Before execution it rejects what async-graphql would only notice while resolving: a
+//! required variable without a value (`BAD_USER_INPUT`, a request error), and introspection
+//! when it is turned off (an error rather than a silent `null`).
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::registry::Registry;
+use async_graphql::{PathSegment, Request, Response, ServerError, ServerResult, Value, Variables};
+use indexmap::IndexMap;
+
+/// The extension factory; install it on the schema.
+pub struct SpecCompliance {
+    /// Whether introspection queries are answered.
+    pub introspection: bool,
+}
+
+impl ExtensionFactory for SpecCompliance {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PerRequest { introspection: self.introspection, ..Default::default() })
+    }
+}
+
+#[derive(Default)]
+struct PerRequest {
+    introspection: bool,
+    operation_name: Mutex<Option<String>>,
+    document: Mutex<Option<ExecutableDocument>>,
+}
+
+/// The response header (read and removed by the HTTP layer) naming the executed operation,
+/// for metrics when the client did not send `operationName`.
+pub const OPERATION_HEADER: &str = "x-graphql-operation";
+
+#[async_trait::async_trait]
+impl Extension for PerRequest {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        *self.operation_name.lock().expect("lock") = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let name = self.operation_name.lock().expect("lock").clone();
+        if let Some(operation) = operation(&document, name.as_deref()) {
+            check_variables(operation, variables)?;
+            if !self.introspection && selects_introspection(&operation.selection_set.node, &document) {
+                let message = "introspection is disabled on this server";
+                return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
+            }
+        }
+        *self.document.lock().expect("lock") = Some(document.clone());
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        let document = self.document.lock().expect("lock").take();
+        let Some(document) = document else { return response };
+        let Some(operation) = operation(&document, operation_name) else { return response };
+        let root = [&operation.selection_set.node];
+        let shape = Shape { registry: &ctx.schema_env.registry, document: &document };
+        shape.fix_entity_paths(&mut response);
+        shape.null_failed_fields(&mut response, &root);
+        reorder(&mut response.data, &root, &document);
+        if let Some(name) = operation_name.map(str::to_owned).or_else(|| single_operation_name(&document)) {
+            if let Ok(value) = name.parse() {
+                response.http_headers.insert(OPERATION_HEADER, value);
+            }
+        }
+        response
+    }
+}
+
+fn coded(mut error: ServerError, code: &str) -> ServerError {
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+    error
+}
+
+fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
+        _ => None,
+    }
+}
+
+fn single_operation_name(document: &ExecutableDocument) -> Option<String> {
+    match &document.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-null variable without a default needs a non-null value (spec: "Coercing Variable
+/// Values"); async-graphql would only fail the fields that use it, at execution.
+fn check_variables(operation: &OperationDefinition, variables: &Variables) -> ServerResult<()> {
+    for definition in &operation.variable_definitions {
+        let definition = &definition.node;
+        let required = !definition.var_type.node.nullable && definition.default_value.is_none();
+        let given = variables.get(&definition.name.node).is_some_and(|v| *v != Value::Null);
+        if required && !given {
+            let message =
+                format!("variable `${}` of type `{}` is required", definition.name.node, definition.var_type.node);
+            return Err(coded(ServerError::new(message, Some(definition.name.pos)), "BAD_USER_INPUT"));
+        }
+    }
+    Ok(())
+}
+
+fn selects_introspection(set: &SelectionSet, document: &ExecutableDocument) -> bool {
+    let mut fields = IndexMap::new();
+    collect(set, document, &mut fields);
+    fields.values().any(|(name, _)| *name == "__schema" || *name == "__type")
+}
+
+/// Response keys in selection order, each with its field name and merged sub-selections.
+type Fields<'a> = IndexMap<&'a str, (&'a str, Vec<&'a SelectionSet>)>;
+
+fn collect<'a>(set: &'a SelectionSet, document: &'a ExecutableDocument, fields: &mut Fields<'a>) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let entry =
+                    fields.entry(field.response_key().node.as_str()).or_insert((field.name.node.as_str(), Vec::new()));
+                entry.1.push(&field.selection_set.node);
+            }
+            Selection::InlineFragment(fragment) => collect(&fragment.node.selection_set.node, document, fields),
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    collect(&fragment.node.selection_set.node, document, fields);
+                }
+            }
+        }
+    }
+}
+
+fn collect_all<'a>(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Fields<'a> {
+    let mut fields = IndexMap::new();
+    for set in sets {
+        collect(set, document, &mut fields);
+    }
+    fields
+}
+
+/// Reorders `value` (the result of the merged `sets`) and everything below it.
+fn reorder(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    match value {
+        Value::List(items) => items.iter_mut().for_each(|item| reorder(item, sets, document)),
+        Value::Object(map) => {
+            let mut unordered = std::mem::take(map);
+            for (key, (_, subsets)) in collect_all(sets, document) {
+                if let Some((name, mut child)) = unordered.shift_remove_entry(key) {
+                    reorder(&mut child, &subsets, document);
+                    map.insert(name, child);
+                }
+            }
+            map.extend(unordered);
+        }
+        _ => {}
+    }
+}
+
+/// What the schema and the document say about positions in the response.
+struct Shape<'a> {
+    registry: &'a Registry,
+    document: &'a ExecutableDocument,
+}
+
+impl Shape<'_> {
+    /// Puts `null` where a field failed and propagates it through non-null positions.
+    fn null_failed_fields(&self, response: &mut Response, root: &[&SelectionSet]) {
+        let mut paths: Vec<Vec<PathSegment>> = response.errors.iter().map(|e| e.path.clone()).collect();
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for path in paths {
+            let Some(PathSegment::Field(key)) = path.last() else { continue };
+            let Some(Value::Object(parent)) = value_at(&mut response.data, &path[..path.len() - 1]) else { continue };
+            if parent.contains_key(key.as_str()) {
+                continue;
+            }
+            parent.insert(async_graphql::Name::new(key), Value::Null);
+            // Walk up while the position that became null may not be null.
+            let types = self.types_along(&response.data, root, &path);
+            let mut end = path.len();
+            while end > 0 && types.get(end - 1).is_some_and(|t| t.as_deref().is_some_and(|t| t.ends_with('!'))) {
+                end -= 1;
+                match value_at(&mut response.data, &path[..end]) {
+                    Some(value) => *value = Value::Null,
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// The declared type of each position along `path` (`None` where it can't be told).
+    fn types_along(&self, data: &Value, root: &[&SelectionSet], path: &[PathSegment]) -> Vec<Option<String>> {
+        let mut types = Vec::with_capacity(path.len());
+        let mut current_type = "Query".to_owned();
+        let mut sets: Vec<&SelectionSet> = root.to_vec();
+        let mut value = Some(data);
+        for segment in path {
+            let next = match segment {
+                PathSegment::Field(key) => {
+                    let named = self.concrete(&current_type, value);
+                    let fields = collect_all(&sets, self.document);
+                    let Some((name, subsets)) = fields.get(key.as_str()) else { break };
+                    let ty = match *name {
+                        "__typename" => Some("String!".to_owned()),
+                        name => {
+                            named.and_then(|t| self.registry.types.get(&t)?.field_by_name(name)).map(|f| f.ty.clone())
+                        }
+                    };
+                    sets = subsets.clone();
+                    value = match value {
+                        Some(Value::Object(map)) => map.get(key.as_str()),
+                        _ => None,
+                    };
+                    ty
+                }
+                PathSegment::Index(index) => {
+                    value = match value {
+                        Some(Value::List(items)) => items.get(*index),
+                        _ => None,
+                    };
+                    let list = current_type.trim_end_matches('!');
+                    list.strip_prefix('[').and_then(|t| t.strip_suffix(']')).map(str::to_owned)
+                }
+            };
+            let Some(next) = next else { break };
+            types.push(Some(next.clone()));
+            current_type = next;
+        }
+        types
+    }
+
+    /// The object type a value of `declared` type has: itself, or for a union or interface,
+    /// its `__typename` when the response has it.
+    fn concrete(&self, declared: &str, value: Option<&Value>) -> Option<String> {
+        let meta = self.registry.concrete_type_by_name(declared)?;
+        if !meta.is_abstract() {
+            return Some(meta.name().to_owned());
+        }
+        match value {
+            Some(Value::Object(map)) => match map.get("__typename") {
+                Some(Value::String(name)) => Some(name.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// async-graphql reports an entity's field error at `["_entities", field]`; this finds the
+    /// entity (one that lacks the field, preferring one whose id the message names) and
+    /// inserts its index.
+    fn fix_entity_paths(&self, response: &mut Response) {
+        let Value::Object(data) = &response.data else { return };
+        let Some(Value::List(entities)) = data.get("_entities") else { return };
+        let mut taken: Vec<(usize, String)> = Vec::new();
+        for error in &mut response.errors {
+            let [PathSegment::Field(root), PathSegment::Field(key), ..] = error.path.as_slice() else { continue };
+            if root != "_entities" {
+                continue;
+            }
+            let lacks = |i: &usize| matches!(&entities[*i], Value::Object(e) if !e.contains_key(key.as_str()));
+            let names_id = |i: &usize| match &entities[*i] {
+                Value::Object(e) => {
+                    matches!(e.get("id"), Some(Value::String(id)) if error.message.contains(id.as_str()))
+                }
+                _ => false,
+            };
+            let free = |i: &usize| !taken.iter().any(|(t, k)| t == i && k == key);
+            let candidates: Vec<usize> = (0..entities.len()).filter(lacks).collect();
+            let chosen =
+                candidates.iter().copied().find(|i| names_id(i)).or_else(|| candidates.iter().copied().find(free));
+            if let Some(index) = chosen {
+                taken.push((index, key.clone()));
+                error.path.insert(1, PathSegment::Index(index));
+            }
+        }
+    }
+}
+
+fn value_at<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |value, segment| match (value, segment) {
+        (Value::Object(map), PathSegment::Field(key)) => map.get_mut(key.as_str()),
+        (Value::List(items), PathSegment::Index(index)) => items.get_mut(*index),
+        _ => None,
+    })
+}
