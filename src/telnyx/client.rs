@@ -9,10 +9,10 @@ use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use super::error::{parse_error_body, parse_retry_after};
+use super::transport::{HttpTransport, Transport};
 use super::{wire, Credential, ItemEndpoint, ListEndpoint, UpstreamError};
 use crate::pagination::Page;
 
@@ -60,35 +60,34 @@ pub struct ListPage<T> {
 }
 
 /// A Telnyx API client; cheap to clone (the connection pool and in-flight bound are shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    transport: Arc<dyn Transport>,
     base_url: String,
-    max_body_bytes: usize,
     backoff: ExponentialBuilder,
     /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
     in_flight: Arc<Semaphore>,
 }
 
 impl Client {
-    /// Builds the client; fails only if the TLS backend cannot initialise.
+    /// Builds the client over HTTP; fails only if the TLS backend cannot initialise.
     pub fn new(config: &ClientConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .user_agent(concat!("telnyx-rooms-graphql/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let transport = HttpTransport::new(config.connect_timeout, config.timeout, config.max_body_bytes)?;
+        Ok(Self::with_transport(config, Arc::new(transport)))
+    }
+
+    /// Builds the client over any transport (benchmarks use an in-memory one).
+    pub fn with_transport(config: &ClientConfig, transport: Arc<dyn Transport>) -> Self {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(config.retry_base)
             .with_max_delay(Duration::from_secs(10))
             .with_max_times(config.max_attempts.saturating_sub(1) as usize);
-        Ok(Self {
-            http,
+        Self {
+            transport,
             base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
-            max_body_bytes: config.max_body_bytes,
             backoff,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
-        })
+        }
     }
 
     /// Fetches one page of `endpoint`.
@@ -171,27 +170,13 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, call: &Call, url: &str) -> Result<T, UpstreamError> {
-        let mut request = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, call.credential.header_value().clone())
-            .header(ACCEPT, "application/json");
-        if let Some(traceparent) = &call.traceparent {
-            request = request.header("traceparent", traceparent.clone());
+        let response = self.transport.get(url, call).await?;
+        if !(200..300).contains(&response.status) {
+            let retry_after = response.retry_after.as_deref().and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            let errors = response.body.map(|b| parse_error_body(&b)).unwrap_or_default();
+            return Err(UpstreamError::Status { status: response.status, retry_after, errors });
         }
-        let mut response = request.send().await.map_err(transport_error)?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = read_capped(&mut response, self.max_body_bytes).await;
-        if !status.is_success() {
-            let errors = body.map(|b| parse_error_body(&b)).unwrap_or_default();
-            return Err(UpstreamError::Status { status: status.as_u16(), retry_after, errors });
-        }
-        serde_json::from_slice(&body?).map_err(|_| UpstreamError::InvalidBody)
+        serde_json::from_slice(&response.body?).map_err(|_| UpstreamError::InvalidBody)
     }
 }
 
@@ -206,31 +191,6 @@ fn retry_delay(error: &UpstreamError, backoff: Option<Duration>, deadline: Insta
         _ => backoff.mul_f64(rand::random::<f64>()),
     };
     (Instant::now() + wait < deadline).then_some(wait)
-}
-
-/// Reads the body chunk by chunk, giving up as soon as it exceeds `max` bytes.
-async fn read_capped(response: &mut reqwest::Response, max: usize) -> Result<Vec<u8>, UpstreamError> {
-    if response.content_length().is_some_and(|len| len > max as u64) {
-        return Err(UpstreamError::InvalidBody);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if body.len() + chunk.len() > max {
-            return Err(UpstreamError::InvalidBody);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
-        UpstreamError::Timeout
-    } else if error.is_decode() || error.is_body() {
-        UpstreamError::InvalidBody
-    } else {
-        UpstreamError::Unreachable
-    }
 }
 
 /// `key=value&…` with values percent-encoded; keys are our own `filter[...]` names, which

@@ -9,6 +9,7 @@ mod client;
 mod credential;
 mod endpoint;
 mod error;
+mod transport;
 pub mod wire;
 
 pub use client::{Call, Client, ClientConfig, ListPage};
@@ -18,3 +19,4 @@ pub use endpoint::{
     RoomFilter, RoomSessions, Rooms, SessionById, SessionFilter, SessionParticipants, Sessions,
 };
 pub use error::{UpstreamError, UpstreamErrorDetail};
+pub use transport::{HttpTransport, RawResponse, Transport};
