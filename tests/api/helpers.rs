@@ -81,3 +81,10 @@ query($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $filte
 }"#;
 
 pub use sample_upstream::ids;
+
+/// The sample upstream and the service configured with its key and any further tweaks.
+pub async fn spawn_sample_with(tweak: impl FnOnce(&mut Config)) -> (SampleUpstream, TestApp) {
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), tweak).await;
+    (upstream, app)
+}

@@ -3,8 +3,13 @@
 
 mod credentials;
 mod errors;
+mod faults;
+mod graph;
 mod helpers;
 mod http;
+mod limits;
+mod operations;
 mod pagination;
+mod protocol;
 mod requests;
 mod schema;
