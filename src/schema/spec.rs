@@ -208,7 +208,12 @@ impl Shape<'_> {
         paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
         for path in paths {
             let Some(PathSegment::Field(key)) = path.last() else { continue };
-            let Some(Value::Object(parent)) = value_at(&mut response.data, &path[..path.len() - 1]) else { continue };
+            let Some(parent) = value_at(&mut response.data, &path[..path.len() - 1]) else { continue };
+            // A parent whose only selected fields all failed comes back as `null`, not `{}`.
+            if *parent == Value::Null {
+                *parent = Value::Object(Default::default());
+            }
+            let Value::Object(parent) = parent else { continue };
             if parent.contains_key(key.as_str()) {
                 continue;
             }
@@ -295,7 +300,11 @@ impl Shape<'_> {
             if root != "_entities" {
                 continue;
             }
-            let lacks = |i: &usize| matches!(&entities[*i], Value::Object(e) if !e.contains_key(key.as_str()));
+            // async-graphql turns an entity whose every field failed into `null`.
+            let lacks = |i: &usize| match &entities[*i] {
+                Value::Object(e) => !e.contains_key(key.as_str()),
+                other => *other == Value::Null,
+            };
             let names_id = |i: &usize| match &entities[*i] {
                 Value::Object(e) => {
                     matches!(e.get("id"), Some(Value::String(id)) if error.message.contains(id.as_str()))
