@@ -117,3 +117,24 @@ mod tests {
         }
     }
 }
+
+/// Fuzzing by property: see `telnyx::error::fuzz`.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn fuzz_cursors_of_arbitrary_bytes_never_panic_or_decode_foreign_offsets(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            let codec = CursorCodec::for_connection(["fuzz"]);
+            let as_text = String::from_utf8_lossy(&bytes);
+            for input in [as_text.to_string(), URL_SAFE_NO_PAD.encode(&bytes)] {
+                if let Ok(offset) = codec.decode(&input) {
+                    prop_assert_eq!(codec.encode(offset), input);
+                }
+            }
+        }
+    }
+}

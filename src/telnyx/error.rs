@@ -145,3 +145,60 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }
+
+/// Fuzzing by property: arbitrary bytes and arbitrary JSON never panic the body parsers.
+/// `.ci/run` runs these with many more cases (`PROPTEST_CASES`); a failure proptest finds is
+/// kept in `proptest-regressions/` and replayed on every run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::parse_error_body;
+    use crate::telnyx::wire::{ItemBody, ListBody, Room, RoomParticipant, RoomSession};
+
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)),
+            prop_oneof![Just("data".to_owned()), Just("meta".to_owned()), ".*"].prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let keys = prop_oneof![
+                Just("data".to_owned()),
+                Just("meta".to_owned()),
+                Just("errors".to_owned()),
+                Just("id".to_owned()),
+                Just("total_results".to_owned()),
+                Just("joined_at".to_owned()),
+                Just("code".to_owned()),
+                ".{0,8}"
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn parse_all(bytes: &[u8]) {
+        let _ = parse_error_body(bytes);
+        let _ = serde_json::from_slice::<ListBody<RoomParticipant>>(bytes);
+        let _ = serde_json::from_slice::<ListBody<RoomSession>>(bytes);
+        let _ = serde_json::from_slice::<ItemBody<Room>>(bytes);
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_upstream_bodies_of_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            parse_all(&bytes);
+        }
+
+        #[test]
+        fn fuzz_upstream_bodies_of_arbitrary_json_never_panic(value in json()) {
+            parse_all(&serde_json::to_vec(&value).unwrap());
+        }
+    }
+}
