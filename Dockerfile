@@ -1,10 +1,19 @@
 # syntax=docker/dockerfile:1
 
-# Build stage: dependencies are compiled in their own layer, keyed on the manifests only,
-# so editing src/ does not rebuild them.
+# GraphiQL's assets, installed from the npm registry through the committed lockfile, so the
+# image serves GraphiQL without reaching any CDN.
+FROM node:20-bookworm-slim AS graphiql
+WORKDIR /assets
+COPY assets/graphiql/package.json assets/graphiql/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY assets/graphiql/index.html ./
+
+# Build: dependencies compile in their own layer, keyed on the manifests only, so editing
+# src/ does not rebuild them.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
@@ -13,10 +22,20 @@ RUN mkdir src \
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
-# Runtime stage: distroless (no shell, no package manager), running as an unprivileged user.
+# Runtime: distroless (no shell, no package manager), as an unprivileged user. The health
+# check is the binary's own --healthcheck mode, since there is no curl here.
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=build /src/target/release/telnyx-rooms-graphql /usr/local/bin/telnyx-rooms-graphql
-ENV LISTEN_ADDR=0.0.0.0:8000
+LABEL org.opencontainers.image.title="telnyx-rooms-graphql" \
+      org.opencontainers.image.description="A Relay-style GraphQL facade over Telnyx's Video REST API" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0" \
+      org.opencontainers.image.version="0.1.0"
+COPY --from=build /src/target/release/telnyx-rooms-graphql /app/telnyx-rooms-graphql
+COPY --from=graphiql /assets /app/graphiql
+ENV LISTEN_ADDR=0.0.0.0:8000 \
+    GRAPHIQL_ASSETS_DIR=/app/graphiql \
+    LOG_FORMAT=json
 EXPOSE 8000
-USER nonroot
-ENTRYPOINT ["/usr/local/bin/telnyx-rooms-graphql"]
+USER 65532:65532
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["/app/telnyx-rooms-graphql", "--healthcheck"]
+ENTRYPOINT ["/app/telnyx-rooms-graphql"]
