@@ -623,7 +623,7 @@ async fn authenticate(request: Request, next: Next) -> Response {
 async fn record(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
     let uri = request.uri();
     let raw = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    log.lock().push(raw.to_owned());
+    log.record(raw);
     next.run(request).await
 }
 
@@ -646,26 +646,42 @@ pub fn router(data: Arc<SampleData>, log: RequestLog) -> Router {
 }
 
 /// Records every request the sample upstream receives, as `<path>?<raw query>` exactly as
-/// received (or just `<path>` with no query), in order.
+/// received (or just `<path>` with no query), in order. Only the first
+/// [`RequestLog::KEPT`] lines are kept, so a benchmark's millions of requests are counted
+/// without growing memory.
 #[derive(Debug, Clone, Default)]
-pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+pub struct RequestLog(Arc<Mutex<(Vec<String>, usize)>>);
 
 impl RequestLog {
+    /// Request lines kept verbatim; later requests are only counted.
+    pub const KEPT: usize = 10_000;
+
     /// A panicking test must not poison the log for the tests that share it.
-    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+    fn lock(&self) -> MutexGuard<'_, (Vec<String>, usize)> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn record(&self, line: &str) {
+        let mut log = self.lock();
+        log.1 += 1;
+        if log.0.len() < Self::KEPT {
+            log.0.push(line.to_owned());
+        }
+    }
+
+    /// The request lines, oldest first (at most [`RequestLog::KEPT`]).
     pub fn requests(&self) -> Vec<String> {
-        self.lock().clone()
+        self.lock().0.clone()
     }
 
+    /// How many requests arrived since the last [`RequestLog::clear`].
     pub fn count(&self) -> usize {
-        self.lock().len()
+        self.lock().1
     }
 
+    /// Forgets everything recorded so far.
     pub fn clear(&self) {
-        self.lock().clear();
+        *self.lock() = Default::default();
     }
 }
 
@@ -684,7 +700,11 @@ impl SampleUpstream {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (data, log) = (Arc::new(SampleData::seeded()), RequestLog::default());
-        let app = router(data.clone(), log.clone());
+        // Outside the API's authentication, for the benchmark's request counts.
+        let stats = log.clone();
+        let app = Router::new()
+            .route("/__stats", get(move || async move { Json(serde_json::json!({ "requests": stats.count() })) }))
+            .merge(router(data.clone(), log.clone()));
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "sample upstream stopped");
