@@ -88,9 +88,11 @@ pub fn recheck(args: RelayArgs, guessed: Window, total: u64) -> Option<Window> {
 /// The items of a window, cut from fetched pages, with what `pageInfo` needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slice<T> {
-    /// Offset of `items[0]`.
+    /// Offset of the window's first item.
     pub start: u64,
-    /// The window's items in list order.
+    /// One past the window's last item.
+    end: u64,
+    /// The window's items in list order; empty when only the total was fetched.
     pub items: Vec<T>,
     /// The list's total as reported upstream.
     pub total: u64,
@@ -123,17 +125,24 @@ impl<T> Slice<T> {
                 }
             }
         }
-        Slice { start, items, total }
+        Slice { start, end: next, items, total }
     }
 
-    /// A slice with no items, for selections that only need the total.
-    pub fn empty(window: Window, total: u64) -> Self {
-        Self::assemble(window, total, std::iter::empty())
+    /// The window's bounds without its items, for selections that need only the total and
+    /// `pageInfo` (whose cursors are offsets, so they need no items).
+    pub fn without_items(window: Window, total: u64) -> Self {
+        let end = window.end.min(total);
+        Slice { start: window.start.min(end), end, items: Vec::new(), total }
     }
 
     /// Offset one past the last item.
     pub fn end(&self) -> u64 {
-        self.start + self.items.len() as u64
+        self.end
+    }
+
+    /// The same window with each item mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Slice<U> {
+        Slice { start: self.start, end: self.end, items: self.items.into_iter().map(f).collect(), total: self.total }
     }
 
     /// Relay's `hasPreviousPage`, exact: items exist before the window.
@@ -275,6 +284,16 @@ mod tests {
     fn last_with_before_needs_no_total() {
         let args = RelayArgs { last: Some(5), before: Some(3), ..Default::default() };
         assert_eq!(resolve(args, None), WindowOrTotal::Window(Window { start: 0, end: 3 }));
+    }
+
+    #[test]
+    fn a_window_without_items_still_knows_its_bounds() {
+        let slice = Slice::<()>::without_items(Window { start: 5, end: 25 }, 613);
+        assert_eq!(slice.offsets(), 5..25);
+        assert!(slice.has_previous_page() && slice.has_next_page());
+        let past_the_end = Slice::<()>::without_items(Window { start: 600, end: 620 }, 613);
+        assert_eq!(past_the_end.offsets(), 600..613);
+        assert!(!past_the_end.has_next_page());
     }
 
     #[test]

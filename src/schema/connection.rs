@@ -118,7 +118,7 @@ where
     let slice = loop {
         if !needs_items || window.is_empty() {
             let total = if needs_items || needs_total { upstream.total(&endpoint).await? } else { 0 };
-            break Slice::empty(window, total);
+            break Slice::without_items(window, total);
         }
         let pages = upstream.pages(&endpoint, &plan(window)).await?;
         let total = upstream.known_total(&endpoint).unwrap_or_else(|| {
@@ -136,8 +136,7 @@ where
             }
         }
     };
-    let Slice { start, items, total } = slice;
-    Ok(Connection { slice: Slice { start, items: items.into_iter().map(node).collect(), total }, codec })
+    Ok(Connection { slice: slice.map(node), codec })
 }
 
 /// A page of a list, with Relay's edges, nodes and `pageInfo`.
@@ -171,7 +170,8 @@ impl<N: ConnectionNode> Connection<N> {
 
     /// Where this page lies in the list.
     async fn page_info(&self) -> PageInfo {
-        let (has_items, start, end) = (!self.slice.items.is_empty(), self.slice.start, self.slice.end());
+        let (start, end) = (self.slice.start, self.slice.end());
+        let has_items = end > start;
         PageInfo {
             has_previous_page: self.slice.has_previous_page(),
             has_next_page: self.slice.has_next_page(),

@@ -176,3 +176,15 @@ async fn zero_and_the_maximum_are_accepted() {
     let all = page(&app, json!({ "id": ids::MEDIUM_SESSION, "last": 1000 })).await;
     assert_eq!(node_ids(&all).len(), 53);
 }
+
+#[tokio::test]
+async fn page_info_alone_has_the_same_cursors_as_with_edges_and_costs_one_small_request() {
+    let (upstream, app) = spawn_sample().await;
+    let with_edges = page(&app, json!({ "id": ids::LARGE_SESSION, "first": 5 })).await;
+    upstream.log.clear();
+    let query = "query($id: ID!) { roomSession(id: $id) { participants(first: 5) { pageInfo { startCursor endCursor hasNextPage hasPreviousPage } } } }";
+    let alone = app.query(query, json!({ "id": ids::LARGE_SESSION })).await;
+    assert_eq!(alone["data"]["roomSession"]["participants"]["pageInfo"], with_edges["pageInfo"]);
+    assert_eq!(upstream.log.count(), 1);
+    assert!(upstream.log.requests()[0].ends_with("page[size]=1&page[number]=1"));
+}
