@@ -12,6 +12,10 @@ use telnyx_rooms_graphql::sample_upstream::{ids, SampleData};
 use telnyx_rooms_graphql::schema::{self, RequestLimits, SchemaOptions, Upstream};
 use telnyx_rooms_graphql::telnyx::{Call, Client, ClientConfig, Credential, RawResponse, Transport, UpstreamError};
 
+/// The same allocator as the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Answers every GET with the same body, as the sample upstream would for scenario (a).
 struct Canned(Vec<u8>);
 

@@ -36,7 +36,7 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
         retry_base: Duration::from_millis(config.upstream_retry_base_ms),
         max_in_flight: config.upstream_max_in_flight as usize,
     })?;
-    let schema = schema::build(SchemaOptions {
+    let executor = schema::build(SchemaOptions {
         max_first_last: config.max_first_last,
         max_depth: config.max_depth,
         max_complexity: config.max_complexity,
@@ -46,7 +46,7 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
     let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
-        schema,
+        executor: Arc::new(executor),
         client,
         api_key: config.telnyx_api_key.clone(),
         graphiql,

@@ -4,15 +4,9 @@
 //! exhaustive match from failure to `extensions.code`, and the `From` impl is the single place
 //! where errors become GraphQL errors (the crate enables async-graphql's
 //! `custom-error-conversion`, so nothing else converts implicitly). Errors async-graphql raises
-//! itself (parse, validation, argument coercion) get their codes from [`ErrorCodes`].
+//! itself (validation, limits, argument coercion) get their codes from [`code_graphql_error`].
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensionValues, ServerError};
 
 use crate::telnyx::UpstreamError;
 
@@ -108,83 +102,34 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
-/// Gives async-graphql's own errors an `extensions.code`, as clients switch on codes:
-/// `GRAPHQL_PARSE_FAILED`, `BAD_USER_INPUT` for argument values (literal or variable) that
-/// don't fit their type, `QUERY_TOO_DEEP`/`QUERY_TOO_EXPENSIVE` for the limits,
-/// `PERSISTED_QUERY_NOT_FOUND` for APQ, and `GRAPHQL_VALIDATION_FAILED` for other invalid
-/// documents.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    /// Whatever is left without a code was a request that could not be executed as sent
-    /// (e.g. an unknown operation name).
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors = response
-            .errors
-            .into_iter()
-            .map(|e| {
-                // Apollo's APQ protocol: clients resend the full query on this code.
-                let code =
-                    if e.message == "PersistedQueryNotFound" { "PERSISTED_QUERY_NOT_FOUND" } else { "BAD_REQUEST" };
-                with_code(e, code)
-            })
-            .collect();
-        response
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors: Vec<ServerError>| {
-            errors
-                .into_iter()
-                .map(|e| {
-                    let code = match e.message.as_str() {
-                        "Query is too complex." => "QUERY_TOO_EXPENSIVE",
-                        "Query is nested too deep." => "QUERY_TOO_DEEP",
-                        message if is_bad_value(message) => "BAD_USER_INPUT",
-                        _ => "GRAPHQL_VALIDATION_FAILED",
-                    };
-                    with_code(e, code)
-                })
-                .collect()
-        })
-    }
-}
-
-/// async-graphql's wordings for a value that does not fit its input type (its
-/// `ArgumentsOfCorrectType` rule, and argument parsing during complexity analysis); pinned
-/// by tests.
-fn is_bad_value(message: &str) -> bool {
-    ["Invalid value for argument", "Expected input type", "Failed to parse \""].iter().any(|p| message.starts_with(p))
-}
-
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
+/// Gives an error async-graphql raised itself an `extensions.code` (ours have one already),
+/// as clients switch on codes: `QUERY_TOO_DEEP`/`QUERY_TOO_EXPENSIVE` for the limits,
+/// `BAD_USER_INPUT` for values that don't fit their type (literal or variable),
+/// `BAD_REQUEST` for an operation name that selects nothing, `GRAPHQL_VALIDATION_FAILED` for
+/// other invalid documents. It goes by async-graphql's wording, which tests pin.
+pub fn code_graphql_error(error: &mut ServerError) {
     let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
+    if extensions.get("code").is_some() {
+        return;
     }
-    error
+    let message = error.message.as_str();
+    let code = match message {
+        "Query is too complex." => "QUERY_TOO_EXPENSIVE",
+        "Query is nested too deep." => "QUERY_TOO_DEEP",
+        _ if ["Invalid value for argument", "Expected input type", "Failed to parse \""]
+            .iter()
+            .any(|p| message.starts_with(p)) =>
+        {
+            "BAD_USER_INPUT"
+        }
+        _ if message.starts_with("Unknown operation named") || message.starts_with("Operation name required") => {
+            "BAD_REQUEST"
+        }
+        // Argument coercion failing during execution.
+        _ if !error.path.is_empty() => "BAD_USER_INPUT",
+        _ => "GRAPHQL_VALIDATION_FAILED",
+    };
+    extensions.set("code", code);
 }
 
 #[cfg(test)]

@@ -25,14 +25,14 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
-use crate::schema::{AppSchema, RequestLimits, Upstream, OPERATION_HEADER};
+use crate::schema::{Executor, RequestLimits, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The executable schema.
-    pub schema: AppSchema,
+    /// Runs GraphQL requests.
+    pub executor: Arc<Executor>,
     /// The pooled upstream client.
     pub client: Client,
     /// The configured fallback key, used when a request carries no `Authorization` header.
@@ -250,7 +250,7 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
         traceparent: Some(child_traceparent(headers.get("traceparent"))),
     };
     let upstream = Arc::new(Upstream::new(state.client.clone(), credential(headers, state.api_key.as_ref()), limits));
-    let response = state.schema.execute_batch(batch.data(upstream)).await;
+    let response = state.executor.execute_batch(batch.data(upstream)).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],

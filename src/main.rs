@@ -4,6 +4,11 @@ use telnyx_rooms_graphql::sample_upstream::{self, SampleUpstream};
 use telnyx_rooms_graphql::{app, schema, telemetry};
 use tokio::net::TcpListener;
 
+/// mimalloc: glibc's allocator was a fifth of the CPU profile of a query (GraphQL execution
+/// allocates many small, short-lived values), and it scales better across threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::parse();

@@ -9,6 +9,7 @@
 //! details on first use through the request's [`Upstream`], once per distinct id.
 
 mod connection;
+mod executor;
 mod filters;
 mod ids;
 mod loader;
@@ -20,19 +21,18 @@ mod spec;
 
 use std::sync::Arc;
 
-use async_graphql::extensions::apollo_persisted_queries::{ApolloPersistedQueries, LruCacheStorage};
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
 
-use crate::error::{AppError, ErrorCodes};
+use crate::error::AppError;
 use crate::telnyx::{ParticipantById, Participants, RoomById, Rooms, Sessions};
 use connection::{cost, Connection, ConnectionArgs};
+pub use executor::Executor;
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
 pub use loader::{RequestLimits, Upstream};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
-pub use spec::OPERATION_HEADER;
 
 /// The served schema.
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -66,23 +66,24 @@ impl Default for SchemaOptions {
     }
 }
 
-/// Builds the schema; per-request data ([`Upstream`]) is added by the HTTP layer.
-pub fn build(options: SchemaOptions) -> AppSchema {
+/// Builds the schema and its executor; per-request data ([`Upstream`]) is added by the HTTP
+/// layer. No async-graphql extensions are installed: each would wrap every field's
+/// resolution in boxed futures, so the executor does that work once per request instead.
+pub fn build(options: SchemaOptions) -> Executor {
     let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
         .enable_federation()
-        .extension(ErrorCodes)
-        .extension(spec::SpecCompliance { introspection: options.introspection })
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity)
         .data(Limits { max_first_last: options.max_first_last });
-    if options.apq_cache_size > 0 {
-        builder = builder.extension(ApolloPersistedQueries::new(LruCacheStorage::new(options.apq_cache_size)));
-    }
     if !options.introspection {
         builder = builder.disable_introspection();
     }
-    builder.finish()
+    Executor::new(builder.finish(), options.apq_cache_size, options.introspection)
 }
+
+/// The response header (read and dropped by the HTTP layer) naming the executed operation,
+/// for metrics when the client did not send `operationName`.
+pub const OPERATION_HEADER: &str = "x-graphql-operation";
 
 /// The request's upstream access, put there by the HTTP layer for every request.
 fn upstream<'a>(ctx: &Context<'a>) -> &'a Upstream {

@@ -2,109 +2,57 @@
 //!
 //! async-graphql resolves sibling fields concurrently and stores each result when it
 //! completes, and since 7.1 it drops a failed field instead of nulling it. So, once
-//! execution is done, this extension:
+//! execution is done, [`Shape::repair`]:
 //! - reorders every response map by the selection set ("Serialized Map Ordering");
 //! - puts `null` where a field failed, and propagates that null up through non-null
 //!   positions to the nearest nullable one ("Handling Field Errors");
 //! - gives `_entities` errors the list index async-graphql leaves out of their path, so a
 //!   gateway can tell which representation failed.
 //!
-//! Before execution it rejects what async-graphql would only notice while resolving: a
-//! required variable without a value (`BAD_USER_INPUT`, a request error), and introspection
-//! when it is turned off (an error rather than a silent `null`).
+//! Before execution, [`check`] rejects what async-graphql would only notice while resolving:
+//! a required variable without a value (`BAD_USER_INPUT`, a request error), and
+//! introspection when it is turned off (an error rather than a silent `null`).
+//!
+//! These are plain functions called around execution rather than an async-graphql
+//! extension: any extension wraps every field's resolution in boxed futures, which doubled
+//! the CPU cost of a query.
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
 use async_graphql::registry::Registry;
-use async_graphql::{PathSegment, Request, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult, Value, Variables};
 use indexmap::IndexMap;
 
-/// The extension factory; install it on the schema.
-pub struct SpecCompliance {
-    /// Whether introspection queries are answered.
-    pub introspection: bool,
-}
+use super::Query;
 
-impl ExtensionFactory for SpecCompliance {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PerRequest { introspection: self.introspection, ..Default::default() })
-    }
-}
-
-#[derive(Default)]
-struct PerRequest {
+/// Checks a parsed request before it runs.
+pub fn check(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
     introspection: bool,
-    operation_name: Mutex<Option<String>>,
-    document: Mutex<Option<ExecutableDocument>>,
+) -> ServerResult<()> {
+    if let Some(operation) = operation(document, operation_name) {
+        check_variables(operation, variables)?;
+        if !introspection && selects_introspection(&operation.selection_set.node, document) {
+            let message = "introspection is disabled on this server";
+            return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
+        }
+    }
+    Ok(())
 }
 
-/// The response header (read and removed by the HTTP layer) naming the executed operation,
-/// for metrics when the client did not send `operationName`.
-pub const OPERATION_HEADER: &str = "x-graphql-operation";
-
-#[async_trait::async_trait]
-impl Extension for PerRequest {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        *self.operation_name.lock().expect("lock") = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let name = self.operation_name.lock().expect("lock").clone();
-        if let Some(operation) = operation(&document, name.as_deref()) {
-            check_variables(operation, variables)?;
-            if !self.introspection && selects_introspection(&operation.selection_set.node, &document) {
-                let message = "introspection is disabled on this server";
-                return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
-            }
-        }
-        *self.document.lock().expect("lock") = Some(document.clone());
-        Ok(document)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let document = self.document.lock().expect("lock").take();
-        let Some(document) = document else { return response };
-        let Some(operation) = operation(&document, operation_name) else { return response };
-        let root = [&operation.selection_set.node];
-        let shape = Shape { registry: &ctx.schema_env.registry, document: &document };
-        shape.fix_entity_paths(&mut response);
-        shape.null_failed_fields(&mut response, &root);
-        reorder(&mut response.data, &root, &document);
-        if let Some(name) = operation_name.map(str::to_owned).or_else(|| single_operation_name(&document)) {
-            if let Ok(value) = name.parse() {
-                response.http_headers.insert(OPERATION_HEADER, value);
-            }
-        }
-        response
-    }
+/// The name of the operation that runs, for metrics: the one asked for, or the document's
+/// only operation.
+pub fn operation_name(document: &ExecutableDocument, asked: Option<&str>) -> Option<String> {
+    asked.map(str::to_owned).or_else(|| match &document.operations {
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
+        _ => None,
+    })
 }
 
-fn coded(mut error: ServerError, code: &str) -> ServerError {
+pub(crate) fn coded(mut error: ServerError, code: &str) -> ServerError {
     error.extensions.get_or_insert_with(Default::default).set("code", code);
     error
 }
@@ -114,13 +62,6 @@ fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option
         (DocumentOperations::Single(op), _) => Some(&op.node),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
-        _ => None,
-    }
-}
-
-fn single_operation_name(document: &ExecutableDocument) -> Option<String> {
-    match &document.operations {
-        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.keys().next().map(|n| n.to_string()),
         _ => None,
     }
 }
@@ -177,31 +118,90 @@ fn collect_all<'a>(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) 
     fields
 }
 
-/// Reorders `value` (the result of the merged `sets`) and everything below it.
+/// Reorders `value` (the result of the merged `sets`) and everything below it. The field
+/// order is worked out once per selection, not once per list item.
 fn reorder(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+    if matches!(value, Value::List(_) | Value::Object(_)) {
+        reorder_with(value, &collect_all(sets, document), document);
+    }
+}
+
+fn reorder_with(value: &mut Value, fields: &Fields<'_>, document: &ExecutableDocument) {
     match value {
-        Value::List(items) => items.iter_mut().for_each(|item| reorder(item, sets, document)),
-        Value::Object(map) => {
-            let mut unordered = std::mem::take(map);
-            for (key, (_, subsets)) in collect_all(sets, document) {
-                if let Some((name, mut child)) = unordered.shift_remove_entry(key) {
-                    reorder(&mut child, &subsets, document);
-                    map.insert(name, child);
+        Value::List(items) => {
+            let children: Vec<(&str, Fields<'_>)> =
+                fields.iter().map(|(key, (_, subsets))| (*key, collect_all(subsets, document))).collect();
+            for item in items {
+                match item {
+                    Value::Object(map) => {
+                        order(map, fields);
+                        for (key, child_fields) in &children {
+                            if let Some(child) = map.get_mut(*key) {
+                                reorder_with(child, child_fields, document);
+                            }
+                        }
+                    }
+                    other => reorder_with(other, fields, document),
                 }
             }
-            map.extend(unordered);
+        }
+        Value::Object(map) => {
+            order(map, fields);
+            for (key, child) in map.iter_mut() {
+                if let Some((_, subsets)) = fields.get(key.as_str()) {
+                    reorder(child, subsets, document);
+                }
+            }
         }
         _ => {}
     }
 }
 
+/// Puts `map`'s keys in `fields`' order (unknown keys last), unless they already are.
+fn order(map: &mut IndexMap<async_graphql::Name, Value>, fields: &Fields<'_>) {
+    let in_order = map.keys().map(|k| k.as_str()).eq(fields.keys().copied().filter(|k| map.contains_key(*k)));
+    if !in_order {
+        let mut unordered = std::mem::take(map);
+        for key in fields.keys() {
+            if let Some((name, child)) = unordered.shift_remove_entry(*key) {
+                map.insert(name, child);
+            }
+        }
+        map.extend(unordered);
+    }
+}
+
+/// The schema's types, for telling which response positions may be null.
+pub struct Shape {
+    registry: Registry,
+}
+
+impl Shape {
+    /// The types reachable from the query root.
+    pub fn of_schema() -> Self {
+        let mut registry = Registry::default();
+        <Query as OutputType>::create_type_info(&mut registry);
+        Self { registry }
+    }
+
+    /// Repairs `response` of `document`'s operation `operation_name` (see the module docs).
+    pub fn repair(&self, response: &mut Response, document: &ExecutableDocument, operation_name: Option<&str>) {
+        let Some(operation) = operation(document, operation_name) else { return };
+        let root = [&operation.selection_set.node];
+        let types = Types { registry: &self.registry, document };
+        types.fix_entity_paths(response);
+        types.null_failed_fields(response, &root);
+        reorder(&mut response.data, &root, document);
+    }
+}
+
 /// What the schema and the document say about positions in the response.
-struct Shape<'a> {
+struct Types<'a> {
     registry: &'a Registry,
     document: &'a ExecutableDocument,
 }
 
-impl Shape<'_> {
+impl Types<'_> {
     /// Puts `null` where a field failed and propagates it through non-null positions.
     fn null_failed_fields(&self, response: &mut Response, root: &[&SelectionSet]) {
         let mut paths: Vec<Vec<PathSegment>> = response.errors.iter().map(|e| e.path.clone()).collect();
@@ -272,20 +272,16 @@ impl Shape<'_> {
         types
     }
 
-    /// The object type a value of `declared` type has: itself, or for a union or interface,
-    /// its `__typename` when the response has it.
+    /// The object type a value of `declared` type has: its `__typename` when the response
+    /// has it, else the declared type unless that is a union or interface.
     fn concrete(&self, declared: &str, value: Option<&Value>) -> Option<String> {
+        if let Some(Value::Object(map)) = value {
+            if let Some(Value::String(name)) = map.get("__typename") {
+                return Some(name.clone());
+            }
+        }
         let meta = self.registry.concrete_type_by_name(declared)?;
-        if !meta.is_abstract() {
-            return Some(meta.name().to_owned());
-        }
-        match value {
-            Some(Value::Object(map)) => match map.get("__typename") {
-                Some(Value::String(name)) => Some(name.clone()),
-                _ => None,
-            },
-            _ => None,
-        }
+        (!meta.is_abstract()).then(|| meta.name().to_owned())
     }
 
     /// async-graphql reports an entity's field error at `["_entities", field]`; this finds the
