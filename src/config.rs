@@ -83,7 +83,8 @@ pub struct Config {
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
-    /// Automatic persisted queries kept (Apollo APQ); 0 turns APQ off.
+    /// Parsed documents kept, by SHA-256 of their text; they also serve Apollo's automatic
+    /// persisted queries (APQ). 0 turns both off.
     #[arg(long, env = "APQ_CACHE_SIZE", default_value_t = 1000)]
     pub apq_cache_size: usize,
 

@@ -1,5 +1,6 @@
-//! Runs GraphQL requests around async-graphql's own execution: automatic persisted queries,
-//! one parse, the checks and repairs of [`super::spec`], and codes for async-graphql's errors.
+//! Runs GraphQL requests around async-graphql's own execution: a cache of parsed documents
+//! (which also serves Apollo's automatic persisted queries), the checks and repairs of
+//! [`super::spec`], and codes for async-graphql's errors.
 
 use std::collections::HashMap;
 
@@ -16,15 +17,17 @@ use crate::error::code_graphql_error;
 pub struct Executor {
     schema: AppSchema,
     shape: Shape,
-    /// Parsed documents by SHA-256 of their text (Apollo's APQ), bounded; `None` turns APQ off.
-    persisted: Option<LruCacheStorage>,
+    /// Parsed documents by SHA-256 of their text, bounded; `None` turns caching and APQ off.
+    /// Parsing was a tenth of a query's CPU, and clients repeat the same few documents;
+    /// APQ's hashes are the same keys, so one cache serves both.
+    documents: Option<LruCacheStorage>,
     introspection: bool,
 }
 
 impl Executor {
     pub(super) fn new(schema: AppSchema, apq_cache_size: usize, introspection: bool) -> Self {
-        let persisted = (apq_cache_size > 0).then(|| LruCacheStorage::new(apq_cache_size));
-        Self { schema, shape: Shape::of_schema(), persisted, introspection }
+        let documents = (apq_cache_size > 0).then(|| LruCacheStorage::new(apq_cache_size));
+        Self { schema, shape: Shape::of_schema(), documents, introspection }
     }
 
     /// The schema's SDL (what `schema.graphql` holds).
@@ -62,31 +65,40 @@ impl Executor {
         response
     }
 
-    /// The request's document: from the APQ cache by hash, or parsed (and cached if a hash
-    /// came with it).
+    /// The request's document: from the cache by hash (an APQ request may send only the
+    /// hash), else parsed and cached.
     async fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
-        let hash = match (request.extensions.remove("persistedQuery"), &self.persisted) {
-            (Some(extension), Some(_)) => Some(persisted_query_hash(extension)?),
-            _ => None,
-        };
-        if let (Some(hash), Some(persisted)) = (&hash, &self.persisted) {
-            if request.query.is_empty() {
-                return persisted.get(hash.clone()).await.ok_or_else(|| {
-                    // Apollo clients resend the full query when they see this.
-                    coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
-                });
-            }
-            if format!("{:x}", Sha256::digest(request.query.as_bytes())) != *hash {
-                return Err(coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST"));
-            }
+        let persisted = request.extensions.remove("persistedQuery");
+        let Some(documents) = &self.documents else { return parse(&request.query) };
+        let sent_hash = persisted.map(persisted_query_hash).transpose()?;
+        if request.query.is_empty() {
+            let Some(hash) = sent_hash else { return parse("") };
+            return documents.get(hash).await.ok_or_else(|| {
+                // Apollo clients resend the full query when they see this.
+                coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
+            });
         }
-        let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
-        if let (Some(hash), Some(persisted)) = (hash, &self.persisted) {
-            persisted.set(hash, document.clone()).await;
+        let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
+        if sent_hash.is_some_and(|sent| sent != hash) {
+            return Err(coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST"));
+        }
+        if let Some(document) = documents.get(hash.clone()).await {
+            return Ok(document);
+        }
+        let document = parse(&request.query)?;
+        if request.query.len() <= MAX_CACHED_QUERY_BYTES {
+            documents.set(hash, document.clone()).await;
         }
         Ok(document)
     }
+}
+
+/// Longer documents are parsed every time, so the cache's memory stays bounded by its size
+/// times this.
+const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+
+fn parse(query: &str) -> ServerResult<ExecutableDocument> {
+    async_graphql::parser::parse_query(query).map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))
 }
 
 /// The `sha256Hash` of an APQ `persistedQuery` extension (version 1 only).

@@ -55,7 +55,7 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Whether introspection is answered.
     pub introspection: bool,
-    /// Automatic persisted queries kept; 0 turns APQ off.
+    /// Parsed documents kept (also serving APQ); 0 turns both off.
     pub apq_cache_size: usize,
 }
 
