@@ -121,6 +121,10 @@ pub struct Config {
     #[arg(long, value_name = "ADDR", conflicts_with = "demo")]
     pub sample_upstream: Option<SocketAddr>,
 
+    /// With --sample-upstream: fail every Nth request on purpose, e.g. `503:20,429:50,slow:100`.
+    #[arg(long, value_name = "KIND:N,...", requires = "sample_upstream", default_value = "")]
+    pub sample_faults: crate::sample_upstream::Faults,
+
     /// Check `GET /health` on LISTEN_ADDR and exit 0 if it answers 200 (for container health checks).
     #[arg(long)]
     pub healthcheck: bool,

@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 
 /// mimalloc: glibc's allocator was a fifth of the CPU profile of a query (GraphQL execution
 /// allocates many small, short-lived values), and it scales better across threads.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -22,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init_logs(config.log_format);
 
     if let Some(addr) = config.sample_upstream {
-        let upstream = SampleUpstream::spawn(addr).await?;
+        let upstream = SampleUpstream::spawn_with_faults(addr, config.sample_faults).await?;
         println!("Sample upstream: {}  (key: {})", upstream.base_url(), sample_upstream::SAMPLE_API_KEY);
         shutdown_signal().await;
         return Ok(());

@@ -685,6 +685,65 @@ impl RequestLog {
     }
 }
 
+/// Which API requests fail on purpose: every `n`th request (counted over all API requests)
+/// of each kind; 0 turns a kind off. Parsed from `503:N,429:N,slow:N`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Every `n`th request answers 503 with a Telnyx error body.
+    pub unavailable: u64,
+    /// Every `n`th request answers 429 with `Retry-After: 1`.
+    pub rate_limited: u64,
+    /// Every `n`th request is answered after 3 seconds.
+    pub slow: u64,
+}
+
+impl std::str::FromStr for Faults {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut faults = Faults::default();
+        for part in spec.split(',').filter(|p| !p.is_empty()) {
+            let (kind, every) = part.split_once(':').ok_or_else(|| format!("`{part}` is not KIND:N"))?;
+            let every = every.parse().map_err(|_| format!("`{every}` is not a number"))?;
+            match kind {
+                "503" => faults.unavailable = every,
+                "429" => faults.rate_limited = every,
+                "slow" => faults.slow = every,
+                _ => return Err(format!("unknown fault `{kind}` (use 503, 429 or slow)")),
+            }
+        }
+        Ok(faults)
+    }
+}
+
+impl Faults {
+    fn into_state(self) -> Arc<(Faults, std::sync::atomic::AtomicU64)> {
+        Arc::new((self, std::sync::atomic::AtomicU64::new(0)))
+    }
+}
+
+async fn inject(
+    State(state): State<Arc<(Faults, std::sync::atomic::AtomicU64)>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (faults, counter) = &*state;
+    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let hits = |every: u64| every > 0 && n % every == 0;
+    if hits(faults.unavailable) {
+        let body = serde_json::json!({ "errors": [{ "code": "10000", "title": "Service unavailable" }] });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    if hits(faults.rate_limited) {
+        let body = serde_json::json!({ "errors": [{ "code": "10011", "title": "Too many requests" }] });
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(body)).into_response();
+    }
+    if hits(faults.slow) {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+    next.run(request).await
+}
+
 /// A running sample upstream on a bound listener (use 127.0.0.1:0 in tests).
 #[derive(Debug)]
 pub struct SampleUpstream {
@@ -697,6 +756,12 @@ pub struct SampleUpstream {
 impl SampleUpstream {
     /// Binds `addr`, spawns the server on the current tokio runtime and returns at once.
     pub async fn spawn(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::spawn_with_faults(addr, Faults::default()).await
+    }
+
+    /// Like [`SampleUpstream::spawn`], failing a deterministic share of API requests (for
+    /// load tests of the facade's resilience).
+    pub async fn spawn_with_faults(addr: SocketAddr, faults: Faults) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (data, log) = (Arc::new(SampleData::seeded()), RequestLog::default());
@@ -704,7 +769,9 @@ impl SampleUpstream {
         let stats = log.clone();
         let app = Router::new()
             .route("/__stats", get(move || async move { Json(serde_json::json!({ "requests": stats.count() })) }))
-            .merge(router(data.clone(), log.clone()));
+            .merge(
+                router(data.clone(), log.clone()).layer(middleware::from_fn_with_state(faults.into_state(), inject)),
+            );
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "sample upstream stopped");
@@ -1085,5 +1152,27 @@ mod tests {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["data"][0]["id"], ids::PARTICIPANT);
         assert_eq!(upstream.log.requests(), [format!("/v2{path}")]);
+    }
+
+    #[test]
+    fn fault_specs_parse_and_reject_nonsense() {
+        assert_eq!("503:20,429:50,slow:100".parse(), Ok(Faults { unavailable: 20, rate_limited: 50, slow: 100 }));
+        assert_eq!("".parse(), Ok(Faults::default()));
+        assert!("500:3".parse::<Faults>().is_err());
+        assert!("503".parse::<Faults>().is_err());
+    }
+
+    #[tokio::test]
+    async fn every_nth_request_fails_as_configured() {
+        let faults = Faults { unavailable: 2, ..Default::default() };
+        let upstream = SampleUpstream::spawn_with_faults(([127, 0, 0, 1], 0).into(), faults).await.unwrap();
+        let url = format!("{}/rooms", upstream.base_url());
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let response = client.get(&url).bearer_auth(SAMPLE_API_KEY).send().await.unwrap();
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(statuses, [200, 503, 200, 503]);
     }
 }
