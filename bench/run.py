@@ -72,7 +72,7 @@ def upstream_requests(port):
 
 
 def wrk(url, seconds, connections, script=None, headers=()):
-    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    cmd = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
     for header in headers:
         cmd += ["-H", header]
     if script:
@@ -157,6 +157,9 @@ def main():
                 direct = wrk(direct_url, args.duration, args.connections, headers=headers)
                 direct["cpu_us"] = (cpu_seconds(upstream.pid) - cpu0) / direct["requests"] * 1e6
                 rows.append((tag, title, minimum, facade, direct))
+                if tag == "a":
+                    # Added latency at moderate load: one request at a time, nothing queued.
+                    calm = (wrk(url, args.duration, 1, script), wrk(direct_url, args.duration, 1, headers=headers))
 
         # RSS under 1,000 concurrent connections (scenario a).
         with tempfile.TemporaryDirectory() as scripts:
@@ -184,6 +187,8 @@ def main():
         print(f"| ({tag}) {title} | {f['rps']:.0f} | {direct_rps:.0f} | {f['p50']:.2f} / {f['p99']:.2f} "
               f"| {d['p50']:.2f} / {d['p99']:.2f} | {f['p50'] - d['p50']:.2f} | {f['cpu_us']:.0f} | {direct_cpu:.0f} "
               f"| {f['cpu_us'] / direct_cpu:.2f}× | {f['rps'] / direct_rps:.2f}× | {per_query:.2f} ({minimum}) |")
+    print(f"\nModerate load (one connection), scenario (a): facade p50 {calm[0]['p50']:.3f} ms, direct p50 "
+          f"{calm[1]['p50']:.3f} ms: {calm[0]['p50'] - calm[1]['p50']:.3f} ms added.")
     errors = sum(f["errors"] + d["errors"] for _, _, _, f, d in rows) + many["errors"]
     print(f"\nRSS: idle {idle_rss / 1024:.1f} MiB; peak {peak_rss / 1024:.1f} MiB under 1,000 connections "
           f"({many['rps']:.0f} req/s, p99 {many['p99']:.1f} ms); {after_rss / 1024:.1f} MiB 2 s later. "
