@@ -155,15 +155,13 @@ fn request_error(status: StatusCode, code: &str, message: &str, media: Media) ->
     (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
 }
 
+fn not_acceptable() -> Response {
+    let message = "accept application/graphql-response+json or application/json";
+    request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)
+}
+
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(media) = Media::negotiate(&headers) else {
-        return request_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "NOT_ACCEPTABLE",
-            "accept application/graphql-response+json or application/json",
-            Media::Json,
-        );
-    };
+    let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
@@ -193,14 +191,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
             GraphiQl::Disabled => {}
         }
     }
-    let Some(media) = Media::negotiate(&headers) else {
-        return request_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "NOT_ACCEPTABLE",
-            "accept application/graphql-response+json or application/json",
-            Media::Json,
-        );
-    };
+    let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     match parse_query_string(&query) {
         Ok(request) => execute(state, &headers, BatchRequest::Single(request), media).await,
         Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),

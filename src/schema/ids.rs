@@ -1,9 +1,13 @@
 //! Ids: parsed once at the boundary, so nothing unvalidated reaches an upstream path.
 
-use async_graphql::ID;
+use std::sync::Arc;
+
+use async_graphql::{Context, ID};
 use uuid::Uuid;
 
+use super::upstream;
 use crate::error::AppError;
+use crate::telnyx::{Identified, ItemEndpoint};
 
 /// Parses a UUID argument, accepting only the canonical hyphenated form (any case).
 pub fn parse_uuid(argument: &str, id: &ID) -> Result<Uuid, AppError> {
@@ -41,6 +45,40 @@ impl EntityId {
     /// An id as upstream sent it (which may, in principle, not be a UUID).
     pub fn from_upstream(raw: &str) -> Self {
         Self::new(ID(raw.to_owned()))
+    }
+}
+
+/// An upstream item: loaded (a list or lookup returned it), or known by id alone until a
+/// detail field needs it, then loaded once per request through the request's loader.
+pub struct Entity<T: Identified> {
+    /// The id, as given or as upstream sent it.
+    pub id: EntityId,
+    data: Option<Arc<T>>,
+}
+
+impl<T: Identified> Entity<T> {
+    /// An item upstream returned.
+    pub fn loaded(data: Arc<T>) -> Self {
+        Self { id: EntityId::from_upstream(data.raw_id().unwrap_or_default()), data: Some(data) }
+    }
+
+    /// An item known by id only; costs no upstream request until [`Entity::data`] is called.
+    pub fn reference(id: EntityId) -> Self {
+        Self { id, data: None }
+    }
+
+    /// The data, as loaded, or from the request's loader (`NOT_FOUND` if there is none).
+    pub async fn data(&self, ctx: &Context<'_>) -> Result<Arc<T>, AppError> {
+        if let Some(data) = &self.data {
+            return Ok(data.clone());
+        }
+        let found = upstream(ctx).item(T::Key::of(self.id.uuid.clone()?)).await?;
+        found.ok_or_else(|| AppError::NotFound { what: T::Key::WHAT, id: self.id.raw.to_string() })
+    }
+
+    /// The data if it was loaded with the entity.
+    pub fn loaded_data(&self) -> Option<&T> {
+        self.data.as_deref()
     }
 }
 

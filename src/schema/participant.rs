@@ -6,17 +6,15 @@ use async_graphql::{Context, Object, ID};
 use uuid::Uuid;
 
 use super::connection::ConnectionNode;
-use super::ids::EntityId;
+use super::ids::{Entity, EntityId};
 use super::room_session::RoomSession;
 use super::scalars::DateTime;
-use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::{wire, ParticipantById, UpstreamError};
+use crate::telnyx::{wire, UpstreamError};
 
-/// A participant: loaded (from a list or lookup), or a reference to load on first use.
+/// A participant, loaded or by reference.
 pub struct RoomParticipant {
-    id: EntityId,
-    data: Option<Arc<wire::RoomParticipant>>,
+    entity: Entity<wire::RoomParticipant>,
     /// The session it was listed under, for when upstream omits `session_id`.
     listed_under: Option<Uuid>,
 }
@@ -24,21 +22,16 @@ pub struct RoomParticipant {
 impl RoomParticipant {
     /// A participant upstream returned, listed under session `listed_under` if any.
     pub fn loaded(data: Arc<wire::RoomParticipant>, listed_under: Option<Uuid>) -> Self {
-        let id = EntityId::from_upstream(data.id.as_deref().unwrap_or_default());
-        Self { id, data: Some(data), listed_under }
+        Self { entity: Entity::loaded(data), listed_under }
     }
 
     /// A participant known by id only (e.g. a federation reference).
     pub fn reference(id: EntityId) -> Self {
-        Self { id, data: None, listed_under: None }
+        Self { entity: Entity::reference(id), listed_under: None }
     }
 
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
-        if let Some(data) = &self.data {
-            return Ok(data.clone());
-        }
-        let found = upstream(ctx).item(ParticipantById(self.id.uuid.clone()?)).await?;
-        found.ok_or_else(|| AppError::NotFound { what: "room participant", id: self.id.raw.to_string() })
+        self.entity.data(ctx).await
     }
 
     async fn session_uuid(&self, ctx: &Context<'_>) -> Result<EntityId, AppError> {
@@ -62,9 +55,9 @@ impl RoomParticipant {
     /// The participant's unique id (a UUID).
     async fn id(&self) -> Result<ID, AppError> {
         // The contract says `ID!`; inventing an id would corrupt clients' caches.
-        match &self.data {
+        match self.entity.loaded_data() {
             Some(data) => data.id.clone().map(ID).ok_or(AppError::Upstream(UpstreamError::InvalidBody)),
-            None => Ok(self.id.raw.clone()),
+            None => Ok(self.entity.id.raw.clone()),
         }
     }
 

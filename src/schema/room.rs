@@ -6,36 +6,28 @@ use async_graphql::{Context, Object, ID};
 
 use super::connection::{self, Connection, ConnectionArgs, ConnectionNode};
 use super::filters::RoomSessionFilter;
-use super::ids::EntityId;
+use super::ids::{Entity, EntityId};
 use super::room_session::RoomSession;
 use super::scalars::DateTime;
-use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::{wire, RoomById, RoomSessions};
+use crate::telnyx::{wire, RoomSessions};
 
-/// A room: loaded (from a list or lookup), or known by id until a detail field needs it.
-pub struct Room {
-    id: EntityId,
-    data: Option<Arc<wire::Room>>,
-}
+/// A room, loaded or by reference.
+pub struct Room(Entity<wire::Room>);
 
 impl Room {
     /// A room upstream returned.
     pub fn loaded(data: Arc<wire::Room>) -> Self {
-        Self { id: EntityId::from_upstream(data.id.as_deref().unwrap_or_default()), data: Some(data) }
+        Self(Entity::loaded(data))
     }
 
     /// A room known by id only; costs no upstream request until a detail field is asked for.
     pub fn reference(id: EntityId) -> Self {
-        Self { id, data: None }
+        Self(Entity::reference(id))
     }
 
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::Room>, AppError> {
-        if let Some(data) = &self.data {
-            return Ok(data.clone());
-        }
-        let found = upstream(ctx).item(RoomById(self.id.uuid.clone()?)).await?;
-        found.ok_or_else(|| AppError::NotFound { what: "room", id: self.id.raw.to_string() })
+        self.0.data(ctx).await
     }
 }
 
@@ -49,7 +41,7 @@ impl ConnectionNode for Room {
 impl Room {
     /// The room's unique id (a UUID).
     async fn id(&self) -> ID {
-        self.id.raw.clone()
+        self.0.id.raw.clone()
     }
 
     /// The room's name, unique within the Telnyx account.
@@ -114,7 +106,7 @@ impl Room {
         #[graphql(desc = "End before the session with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomSession>, AppError> {
         let endpoint =
-            RoomSessions { room_id: self.id.uuid.clone()?, filter: filter.unwrap_or_default().parse(false)? };
+            RoomSessions { room_id: self.0.id.uuid.clone()?, filter: filter.unwrap_or_default().parse(false)? };
         connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await
     }
 }

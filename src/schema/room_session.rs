@@ -6,37 +6,29 @@ use async_graphql::{Context, Object, ID};
 
 use super::connection::{self, Connection, ConnectionArgs, ConnectionNode};
 use super::filters::RoomParticipantFilter;
-use super::ids::EntityId;
+use super::ids::{Entity, EntityId};
 use super::participant::RoomParticipant;
 use super::room::Room;
 use super::scalars::DateTime;
-use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::{wire, SessionById, SessionParticipants};
+use crate::telnyx::{wire, SessionParticipants};
 
-/// A session: loaded (from a list), or known by id until a detail field needs upstream data.
-pub struct RoomSession {
-    id: EntityId,
-    data: Option<Arc<wire::RoomSession>>,
-}
+/// A session, loaded or by reference.
+pub struct RoomSession(Entity<wire::RoomSession>);
 
 impl RoomSession {
     /// A session upstream returned.
     pub fn loaded(data: Arc<wire::RoomSession>) -> Self {
-        Self { id: EntityId::from_upstream(data.id.as_deref().unwrap_or_default()), data: Some(data) }
+        Self(Entity::loaded(data))
     }
 
     /// A session known by id only; costs no upstream request until a detail field is asked for.
     pub fn reference(id: EntityId) -> Self {
-        Self { id, data: None }
+        Self(Entity::reference(id))
     }
 
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomSession>, AppError> {
-        if let Some(data) = &self.data {
-            return Ok(data.clone());
-        }
-        let found = upstream(ctx).item(SessionById(self.id.uuid.clone()?)).await?;
-        found.ok_or_else(|| AppError::NotFound { what: "room session", id: self.id.raw.to_string() })
+        self.0.data(ctx).await
     }
 }
 
@@ -50,7 +42,7 @@ impl ConnectionNode for RoomSession {
 impl RoomSession {
     /// The session's unique id (a UUID).
     async fn id(&self) -> ID {
-        self.id.raw.clone()
+        self.0.id.raw.clone()
     }
 
     /// The id of the room hosting the session.
@@ -102,7 +94,7 @@ impl RoomSession {
         last: Option<i32>,
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
-        let session = self.id.uuid.clone()?;
+        let session = self.0.id.uuid.clone()?;
         let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().into() };
         let args = ConnectionArgs { first, after, last, before };
         connection::load(ctx, endpoint, args, |wire| RoomParticipant::loaded(wire, Some(session))).await

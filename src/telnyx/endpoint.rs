@@ -42,6 +42,12 @@ pub trait ItemEndpoint: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     /// The route with placeholders, for logs and metrics.
     const ROUTE: &'static str;
 
+    /// What the item is, in words, e.g. `room participant`.
+    const WHAT: &'static str;
+
+    /// The endpoint of the item with this id.
+    fn of(id: Uuid) -> Self;
+
     /// The path under the API base URL.
     fn path(&self) -> String;
 }
@@ -52,13 +58,18 @@ pub trait Identified: DeserializeOwned + Send + Sync + 'static {
     /// The item's own endpoint.
     type Key: ItemEndpoint<Item = Self>;
 
+    /// The id as upstream sent it.
+    fn raw_id(&self) -> Option<&str>;
+
     /// The key, if the item carries a valid id.
-    fn key(&self) -> Option<Self::Key>;
+    fn key(&self) -> Option<Self::Key> {
+        self.raw_id().and_then(|id| Uuid::try_parse(id).ok()).map(Self::Key::of)
+    }
 }
 
 /// Single items by id.
 macro_rules! item_endpoint {
-    ($(#[$doc:meta])* $name:ident, $item:ty, $route:literal, $prefix:literal) => {
+    ($(#[$doc:meta])* $name:ident, $item:ty, $what:literal, $route:literal, $prefix:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(pub Uuid);
@@ -66,6 +77,11 @@ macro_rules! item_endpoint {
         impl ItemEndpoint for $name {
             type Item = $item;
             const ROUTE: &'static str = $route;
+            const WHAT: &'static str = $what;
+
+            fn of(id: Uuid) -> Self {
+                Self(id)
+            }
 
             fn path(&self) -> String {
                 format!(concat!($prefix, "/{}"), self.0)
@@ -75,8 +91,8 @@ macro_rules! item_endpoint {
         impl Identified for $item {
             type Key = $name;
 
-            fn key(&self) -> Option<$name> {
-                self.id.as_deref().and_then(|id| Uuid::try_parse(id).ok()).map($name)
+            fn raw_id(&self) -> Option<&str> {
+                self.id.as_deref()
             }
         }
     };
@@ -84,15 +100,15 @@ macro_rules! item_endpoint {
 
 item_endpoint!(
     /// `GET /room_participants/{room_participant_id}`.
-    ParticipantById, wire::RoomParticipant, "/room_participants/{room_participant_id}", "/room_participants"
+    ParticipantById, wire::RoomParticipant, "room participant", "/room_participants/{room_participant_id}", "/room_participants"
 );
 item_endpoint!(
     /// `GET /room_sessions/{room_session_id}`.
-    SessionById, wire::RoomSession, "/room_sessions/{room_session_id}", "/room_sessions"
+    SessionById, wire::RoomSession, "room session", "/room_sessions/{room_session_id}", "/room_sessions"
 );
 item_endpoint!(
     /// `GET /rooms/{room_id}`.
-    RoomById, wire::Room, "/rooms/{room_id}", "/rooms"
+    RoomById, wire::Room, "room", "/rooms/{room_id}", "/rooms"
 );
 
 /// A `filter[<field>][eq|gte|lte]` date range; the upstream compares calendar dates.
