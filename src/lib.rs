@@ -4,13 +4,17 @@
 //! Data flows one way: HTTP → schema (resolvers) → pagination plan → telnyx client → back up
 //! as typed values.
 //! - [`config`]: flags with environment fallbacks, read once at start-up.
-//! - [`app`]: builds the router from the configuration and serves it on a given listener.
-//! - `http`: the axum routes (`/graphql`, GraphiQL, `/health`) and per-request credentials.
-//! - [`schema`]: GraphQL types and thin resolvers; a request-scoped DataLoader batches and
-//!   deduplicates upstream pages.
+//! - [`app`]: builds the service from the configuration (layers, CORS, limits) and serves it
+//!   on a given listener with graceful shutdown.
+//! - `http`: the routes (`/graphql` per GraphQL over HTTP, GraphiQL, `/health`, `/ready`,
+//!   `/metrics`) and each request's credential, deadline and upstream budget.
+//! - [`schema`]: GraphQL types and thin resolvers; an executor around async-graphql (document
+//!   cache and APQ, spec repairs, error codes); request-scoped loaders that batch and
+//!   deduplicate upstream pages and items.
 //! - [`pagination`]: pure maths — Relay arguments to a window, a window to upstream pages,
 //!   and cursors — property-tested against naive models.
-//! - [`telnyx`]: the upstream client and its wire types; knows nothing of GraphQL.
+//! - [`telnyx`]: the upstream client (retries, deadline, in-flight bound) and its wire types;
+//!   knows nothing of GraphQL.
 //! - [`error`]: the one error enum and its one mapping to GraphQL error codes.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 //! - [`sample_upstream`]: the seeded fake Telnyx behind `--demo`, the tests and the benchmarks.
