@@ -2,7 +2,7 @@
 //!
 //! Every object type is a plain `#[Object]` impl: async-graphql serialises `SimpleObject`
 //! fields before `ComplexObject` ones, which would break the selection set's field order;
-//! [`spec::SpecCompliance`] repairs what async-graphql's execution breaks of the spec.
+//! the executor (`executor`, `spec`) repairs what async-graphql's execution breaks of the spec.
 //!
 //! Objects are either *loaded* (a list or lookup returned them) or *references* (an id from
 //! an argument, a parent's foreign key or a federation representation); references load their
@@ -51,7 +51,7 @@ pub struct SchemaOptions {
     pub max_first_last: u64,
     /// Deepest query accepted.
     pub max_depth: usize,
-    /// Largest complexity accepted (see [`connection::cost`]).
+    /// Largest complexity accepted (a connection costs its `first`/`last` times its selection).
     pub max_complexity: usize,
     /// Whether introspection is answered.
     pub introspection: bool,
