@@ -22,6 +22,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod guard;
 mod http;
 pub mod pagination;
 pub mod sample_upstream;
