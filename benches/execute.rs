@@ -9,7 +9,7 @@ use async_graphql::Request;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use telnyx_rooms_graphql::sample_upstream::{ids, SampleData};
-use telnyx_rooms_graphql::schema::{self, RequestLimits, SchemaOptions, Upstream};
+use telnyx_rooms_graphql::schema::{self, RequestLimits, RequestPolicy, SchemaOptions, Upstream};
 use telnyx_rooms_graphql::telnyx::{Call, Client, ClientConfig, Credential, RawResponse, Transport, UpstreamError};
 
 /// The same allocator as the binary.
@@ -67,7 +67,8 @@ fn scenario_a(c: &mut Criterion) {
             let upstream = Arc::new(Upstream::new(client.clone(), Some(credential.clone()), limits));
             let request = Request::new(QUERY)
                 .variables(async_graphql::Variables::from_json(json!({ "id": ids::MEDIUM_SESSION })));
-            let response = schema.execute(request.data(upstream)).await;
+            let policy = RequestPolicy { mutations: true, federation_sdl: true };
+            let response = schema.execute(request.data(upstream), policy).await;
             assert!(response.errors.is_empty());
             response
         })

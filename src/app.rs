@@ -13,7 +13,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
-use crate::http::{self, AppState, GraphiQl, HttpLimits};
+use crate::http::{self, AppState, FederationSdl, GraphiQl, HttpLimits};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
 use crate::telnyx::{Client, ClientConfig};
@@ -42,6 +42,7 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
         max_complexity: config.max_complexity,
         introspection: config.introspection,
         apq_cache_size: config.apq_cache_size,
+        document_limits: config.document_limits(),
     });
     let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let ready = Arc::new(AtomicBool::new(true));
@@ -49,6 +50,7 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
         executor: Arc::new(executor),
         client,
         api_key: config.telnyx_api_key.clone(),
+        federation_sdl: FederationSdl { everyone: config.federation_sdl(), token: config.federation_sdl_token.clone() },
         graphiql,
         limits: HttpLimits {
             deadline: config.request_deadline(),
@@ -74,6 +76,14 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
     Ok(App { router, ready, grace: config.shutdown_grace() })
 }
 
+impl App {
+    /// The service as a plain router, for serving it some other way (or driving it
+    /// in-process, as the request-path fuzzing does).
+    pub fn into_router(self) -> axum::Router {
+        self.router
+    }
+}
+
 /// CORS for browser frontends on the configured origins only; none configured, none allowed.
 fn cors(config: &Config) -> Option<CorsLayer> {
     if config.cors_allowed_origins.is_empty() {
@@ -86,6 +96,7 @@ fn cors(config: &Config) -> Option<CorsLayer> {
         HeaderName::from_static("x-request-id"),
         HeaderName::from_static("traceparent"),
         HeaderName::from_static("apollo-require-preflight"),
+        HeaderName::from_static("graphql-preflight"),
         HeaderName::from_static("x-apollo-operation-name"),
         HeaderName::from_static("apollographql-client-name"),
         HeaderName::from_static("apollographql-client-version"),

@@ -71,6 +71,33 @@ pub struct Config {
     #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 50_000)]
     pub max_complexity: usize,
 
+    /// Tokens a document may have, counted before parsing (GRAPHQL_PARSE_FAILED above).
+    #[arg(long, env = "MAX_TOKENS", default_value_t = 15_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+
+    /// Nesting of selections, lists, objects and argument lists a document may have, counted
+    /// together before parsing (GRAPHQL_PARSE_FAILED above). Capped at 256, which the parser
+    /// and validation are proven to survive on a 2 MiB stack.
+    #[arg(long, env = "MAX_RECURSION", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_recursion: u16,
+
+    /// Fields all operations of a document may select once fragments are expanded
+    /// (QUERY_TOO_EXPENSIVE above); checked before validation, which expands them.
+    #[arg(long, env = "MAX_EXPANDED_FIELDS", default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_expanded_fields: u32,
+
+    /// Aliased fields an operation may have, fragments expanded (QUERY_TOO_EXPENSIVE above).
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: u32,
+
+    /// Fields an operation may select at its root, fragments expanded (QUERY_TOO_EXPENSIVE above).
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_root_fields: u32,
+
+    /// Directives at any one location of a document (QUERY_TOO_EXPENSIVE above).
+    #[arg(long, env = "MAX_DIRECTIVES", default_value_t = 10)]
+    pub max_directives: u32,
+
     /// Upstream requests one GraphQL request may cause (QUERY_TOO_EXPENSIVE beyond).
     #[arg(long, env = "MAX_UPSTREAM_REQUESTS", default_value_t = 100)]
     pub max_upstream_requests: usize,
@@ -82,6 +109,17 @@ pub struct Config {
     /// Answer introspection queries (turn off in production if the schema is private).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+
+    /// Answer `{ _service { sdl } }` (Apollo Federation's schema query) to every caller;
+    /// defaults to INTROSPECTION, since the SDL is the whole schema with its descriptions.
+    #[arg(long, env = "FEDERATION_SDL", action = clap::ArgAction::Set)]
+    pub federation_sdl: Option<bool>,
+
+    /// Answer `_service { sdl }` to requests carrying this value in `X-Federation-Sdl-Token`
+    /// (a gateway composing with IntrospectAndCompose's `introspectionHeaders`), whatever
+    /// FEDERATION_SDL says.
+    #[arg(long, env = "FEDERATION_SDL_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub federation_sdl_token: Option<SecretString>,
 
     /// Parsed documents kept, by SHA-256 of their text; they also serve Apollo's automatic
     /// persisted queries (APQ). 0 turns both off.
@@ -168,6 +206,23 @@ impl Config {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    /// The bounds on documents (see [`crate::guard`]).
+    pub fn document_limits(&self) -> crate::guard::DocumentLimits {
+        crate::guard::DocumentLimits {
+            max_tokens: self.max_tokens as usize,
+            max_recursion: usize::from(self.max_recursion),
+            max_expanded_fields: self.max_expanded_fields as usize,
+            max_aliases: self.max_aliases as usize,
+            max_root_fields: self.max_root_fields as usize,
+            max_directives: self.max_directives as usize,
+        }
+    }
+
+    /// Whether `_service { sdl }` is answered to callers without the token.
+    pub fn federation_sdl(&self) -> bool {
+        self.federation_sdl.unwrap_or(self.introspection)
+    }
+
     /// Time in-flight requests get after a shutdown signal.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
@@ -191,6 +246,16 @@ mod tests {
         assert_eq!(config.upstream_connect_timeout(), Duration::from_millis(2000));
         assert_eq!(config.upstream_timeout(), Duration::from_secs(10));
         assert_eq!(config.max_first_last, 1000);
+        assert_eq!(config.document_limits(), crate::guard::DocumentLimits::default());
+        assert!(config.federation_sdl());
+    }
+
+    #[test]
+    fn the_federation_sdl_follows_introspection_unless_set() {
+        let config = Config::try_parse_from(["x", "--introspection", "false"]).unwrap();
+        assert!(!config.federation_sdl());
+        let config = Config::try_parse_from(["x", "--introspection", "false", "--federation-sdl", "true"]).unwrap();
+        assert!(config.federation_sdl());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use async_graphql::{ErrorExtensionValues, ServerError};
 
+use crate::guard::{Limit, Rejection};
 use crate::telnyx::UpstreamError;
 
 /// Why a GraphQL field could not be resolved.
@@ -132,6 +133,35 @@ pub fn code_graphql_error(error: &mut ServerError) {
     extensions.set("code", code);
 }
 
+/// A document refused by [`crate::guard`] as a request error: too big to parse is
+/// `GRAPHQL_PARSE_FAILED` (the parser never ran), too much work after parsing is
+/// `QUERY_TOO_EXPENSIVE`; both name the limit in `extensions.limit`.
+pub fn rejection_error(rejection: &Rejection) -> ServerError {
+    let mut error = ServerError::new(rejection.to_string(), rejection.pos());
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    let code = match rejection {
+        Rejection::TooLarge { exceeded, .. } => {
+            extensions.set("limit", exceeded.setting());
+            match exceeded {
+                Limit::Tokens | Limit::Recursion => "GRAPHQL_PARSE_FAILED",
+                Limit::ExpandedFields | Limit::Aliases | Limit::RootFields | Limit::Directives => "QUERY_TOO_EXPENSIVE",
+            }
+        }
+        Rejection::Syntax(..) => "GRAPHQL_PARSE_FAILED",
+        Rejection::Invalid { .. } => "GRAPHQL_VALIDATION_FAILED",
+    };
+    extensions.set("code", code);
+    error
+}
+
+/// Drops async-graphql's "Did you mean …?" from a message: with introspection off, those
+/// suggestions would let a caller rebuild the schema field by field.
+pub fn hide_suggestions(error: &mut ServerError) {
+    if let Some(at) = error.message.find(" Did you mean ") {
+        error.message.truncate(at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +218,42 @@ mod tests {
             serde_json::json!({"status": 429, "errors": [{"code": "10011", "title": "Too many requests", "detail": null}]})
         );
         assert_eq!(graphql.message, "Telnyx rate limit reached; retry later: Too many requests");
+    }
+
+    #[test]
+    fn every_rejection_maps_to_its_documented_code_and_names_its_limit() {
+        let too_large = |exceeded| Rejection::TooLarge { exceeded, limit: 1, what: "x", pos: None };
+        let table = [
+            (too_large(Limit::Tokens), "GRAPHQL_PARSE_FAILED", Some("MAX_TOKENS")),
+            (too_large(Limit::Recursion), "GRAPHQL_PARSE_FAILED", Some("MAX_RECURSION")),
+            (too_large(Limit::ExpandedFields), "QUERY_TOO_EXPENSIVE", Some("MAX_EXPANDED_FIELDS")),
+            (too_large(Limit::Aliases), "QUERY_TOO_EXPENSIVE", Some("MAX_ALIASES")),
+            (too_large(Limit::RootFields), "QUERY_TOO_EXPENSIVE", Some("MAX_ROOT_FIELDS")),
+            (too_large(Limit::Directives), "QUERY_TOO_EXPENSIVE", Some("MAX_DIRECTIVES")),
+            (Rejection::Syntax("x", async_graphql::Pos::default()), "GRAPHQL_PARSE_FAILED", None),
+            (
+                Rejection::Invalid { message: "x".into(), pos: async_graphql::Pos::default() },
+                "GRAPHQL_VALIDATION_FAILED",
+                None,
+            ),
+        ];
+        for (rejection, code, limit) in table {
+            let error = rejection_error(&rejection);
+            let extensions = error.extensions.unwrap();
+            assert_eq!(extensions.get("code"), Some(&async_graphql::Value::from(code)), "{rejection:?}");
+            assert_eq!(extensions.get("limit"), limit.map(async_graphql::Value::from).as_ref(), "{rejection:?}");
+            if let Some(limit) = limit {
+                assert!(error.message.contains(limit), "{}", error.message);
+            }
+        }
+    }
+
+    #[test]
+    fn suggestions_are_dropped_but_the_error_stays() {
+        let mut error =
+            ServerError::new("Unknown field \"rom\" on type \"Query\". Did you mean \"room\", \"rooms\"?", None);
+        hide_suggestions(&mut error);
+        assert_eq!(error.message, "Unknown field \"rom\" on type \"Query\".");
     }
 
     #[test]

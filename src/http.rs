@@ -2,9 +2,11 @@
 //!
 //! The GraphQL endpoint negotiates `application/graphql-response+json` (the spec's media type,
 //! with 4xx for requests that cannot execute) and legacy `application/json` (always 200 once
-//! the request is well-formed). POST bodies must be JSON, which also means browsers can't send
-//! a query cross-site without a CORS preflight. Each request gets its own upstream access
-//! ([`Upstream`]): the caller's credential, a deadline and an upstream-request budget.
+//! the request is well-formed). Each request gets its own upstream access ([`Upstream`]): the
+//! caller's credential, a deadline and an upstream-request budget.
+//!
+//! A request without `Authorization` spends the server's own Telnyx key, so it runs only if a
+//! browser could not have sent it cross-site without a CORS preflight (see [`csrf_safe`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
-use crate::schema::{Executor, RequestLimits, Upstream, OPERATION_HEADER};
+use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 /// What every request handler shares.
@@ -37,6 +39,8 @@ pub struct AppState {
     pub client: Client,
     /// The configured fallback key, used when a request carries no `Authorization` header.
     pub api_key: Option<SecretString>,
+    /// Who may read the federation SDL.
+    pub federation_sdl: FederationSdl,
     /// What browsers get on `GET /graphql`.
     pub graphiql: GraphiQl,
     /// Bounds on each GraphQL request.
@@ -56,6 +60,30 @@ pub struct HttpLimits {
     pub max_upstream_requests: usize,
     /// Operations in one batch.
     pub max_batch_size: usize,
+}
+
+/// Who may read `{ _service { sdl } }`.
+#[derive(Clone)]
+pub struct FederationSdl {
+    /// Every caller.
+    pub everyone: bool,
+    /// Callers sending this in [`FederationSdl::TOKEN_HEADER`].
+    pub token: Option<SecretString>,
+}
+
+impl FederationSdl {
+    /// The header a gateway sends the token in.
+    pub const TOKEN_HEADER: &'static str = "x-federation-sdl-token";
+
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        use secrecy::ExposeSecret;
+        use sha2::{Digest, Sha256};
+        self.everyone
+            || self.token.as_ref().zip(headers.get(Self::TOKEN_HEADER)).is_some_and(|(token, sent)| {
+                // Digests of equal length, so the comparison's time says nothing of the token.
+                Sha256::digest(token.expose_secret().as_bytes()) == Sha256::digest(sent.as_bytes())
+            })
+    }
 }
 
 /// How GraphiQL is served.
@@ -155,6 +183,32 @@ fn request_error(status: StatusCode, code: &str, message: &str, media: Media) ->
     (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
 }
 
+/// Headers that a browser sends cross-site only after a CORS preflight; any one of them, with
+/// a value, shows the request was not forged (Apollo's and GraphQL Yoga's names).
+const PREFLIGHT_HEADERS: [&str; 3] = ["apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
+
+/// Whether a request could not have been sent by another site's page without the browser
+/// asking us first (a CORS preflight, which only allowed origins pass): it carries
+/// `Authorization`, a non-empty preflight header, or a `Content-Type` that HTML forms and
+/// simple `fetch` calls cannot send. Apollo Server's `csrfPrevention` uses the same rule.
+fn csrf_safe(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::AUTHORIZATION)
+        || PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
+    {
+        return true;
+    }
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else { return false };
+    let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    !matches!(essence.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
+}
+
+fn csrf_blocked(media: Media) -> Response {
+    let message = "blocked as a possible cross-site request forgery: send `Content-Type: application/json`, \
+                   `Authorization`, or a non-empty `apollo-require-preflight`, `x-apollo-operation-name` or \
+                   `graphql-preflight` header";
+    request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, media)
+}
+
 fn not_acceptable() -> Response {
     let message = "accept application/graphql-response+json or application/json";
     request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)
@@ -162,6 +216,9 @@ fn not_acceptable() -> Response {
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
+    if !csrf_safe(&headers) {
+        return csrf_blocked(media);
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case("application/json") {
@@ -169,7 +226,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message, media);
     }
     match serde_json::from_slice::<BatchRequest>(&body) {
-        Ok(batch) => execute(state, &headers, batch, media).await,
+        Ok(batch) => execute(state, &headers, batch, media, true).await,
         Err(error) => {
             let message = format!("the body is not a GraphQL request: {error}");
             request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
@@ -192,8 +249,11 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         }
     }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
+    if !csrf_safe(&headers) {
+        return csrf_blocked(media);
+    }
     match parse_query_string(&query) {
-        Ok(request) => execute(state, &headers, BatchRequest::Single(request), media).await,
+        Ok(request) => execute(state, &headers, BatchRequest::Single(request), media, false).await,
         Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
     }
 }
@@ -221,7 +281,8 @@ fn parse_query_string(query: &str) -> Result<async_graphql::Request, String> {
     Ok(request)
 }
 
-async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, media: Media) -> Response {
+/// Runs a request; `post` is false for GET, where mutations are refused (405).
+async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, media: Media, post: bool) -> Response {
     let requests: &[async_graphql::Request] = match &batch {
         BatchRequest::Single(request) => std::slice::from_ref(request),
         BatchRequest::Batch(requests) => requests,
@@ -241,7 +302,8 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
         traceparent: Some(child_traceparent(headers.get("traceparent"))),
     };
     let upstream = Arc::new(Upstream::new(state.client.clone(), credential(headers, state.api_key.as_ref()), limits));
-    let response = state.executor.execute_batch(batch.data(upstream)).await;
+    let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
+    let response = state.executor.execute_batch(batch.data(upstream), policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],
@@ -250,15 +312,22 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
     for r in &responses {
         let name = r.http_headers.get(OPERATION_HEADER).and_then(|v| v.to_str().ok());
         let operation = operation_label(name);
-        let code = r.errors.first().and_then(|e| e.extensions.as_ref()?.get("code").cloned());
-        let code = match code {
-            Some(async_graphql::Value::String(code)) => code,
-            _ if r.errors.is_empty() => "OK".to_owned(),
-            _ => "INTERNAL".to_owned(),
+        let code = match first_code(r) {
+            Some(code) => code.to_owned(),
+            None if r.errors.is_empty() => "OK".to_owned(),
+            None => "INTERNAL".to_owned(),
         };
         metrics::counter!("graphql_operations_total", "operation" => operation, "code" => code).increment(1);
     }
     let status = match (&response, media) {
+        (BatchResponse::Single(r), _) if first_code(r) == Some("METHOD_NOT_ALLOWED") => {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::CONTENT_TYPE, media.content_type()), (header::ALLOW, HeaderValue::from_static("POST"))],
+                serde_json::to_vec(&Body::from(r)).unwrap_or_default(),
+            )
+                .into_response();
+        }
         (BatchResponse::Single(r), Media::GraphQlResponse) if is_request_error(r) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -268,6 +337,13 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
     };
     let body = body.unwrap_or_else(|_| br#"{"errors":[{"message":"response not serialisable"}]}"#.to_vec());
     (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}
+
+fn first_code(response: &async_graphql::Response) -> Option<&str> {
+    match response.errors.first()?.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
 }
 
 /// A request that failed before execution (parse or validation): no `data` at all, and the
@@ -410,6 +486,27 @@ mod tests {
             assert_eq!(parts.len(), 4);
             assert_ne!(parts[1], "00000000000000000000000000000000");
             assert!(!bad.contains(parts[1]));
+        }
+    }
+
+    #[test]
+    fn only_requests_a_page_cannot_forge_cross_site_run_without_authorization() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            csrf_safe(&headers)
+        };
+        assert!(!with(&[]));
+        assert!(!with(&[("content-type", "text/plain;charset=UTF-8")]));
+        assert!(!with(&[("content-type", "Application/X-WWW-Form-Urlencoded")]));
+        assert!(!with(&[("content-type", "multipart/form-data; boundary=x")]));
+        assert!(!with(&[("apollo-require-preflight", "")]));
+        assert!(with(&[("content-type", "application/json")]));
+        assert!(with(&[("authorization", "Bearer k")]));
+        for header in PREFLIGHT_HEADERS {
+            assert!(with(&[(header, "1"), ("content-type", "text/plain")]), "{header}");
         }
     }
 

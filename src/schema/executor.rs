@@ -1,5 +1,6 @@
-//! Runs GraphQL requests around async-graphql's own execution: a cache of parsed documents
-//! (which also serves Apollo's automatic persisted queries), the checks and repairs of
+//! Runs GraphQL requests around async-graphql's own execution: the document limits of
+//! [`crate::guard`] before anything is parsed or validated, a cache of parsed documents (which
+//! also serves Apollo's automatic persisted queries), the checks and repairs of
 //! [`super::spec`], and codes for async-graphql's errors.
 
 use std::collections::HashMap;
@@ -11,7 +12,21 @@ use sha2::{Digest, Sha256};
 
 use super::spec::{self, coded, Shape};
 use super::{AppSchema, OPERATION_HEADER};
-use crate::error::code_graphql_error;
+use crate::error::{code_graphql_error, hide_suggestions, rejection_error};
+use crate::guard::{self, DocumentLimits};
+
+/// What the HTTP layer allows one request, beyond what the schema does.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPolicy {
+    /// False for `GET`: a mutation is then refused (`METHOD_NOT_ALLOWED`) without running.
+    pub mutations: bool,
+    /// Whether `{ _service { sdl } }` may be answered to this caller.
+    pub federation_sdl: bool,
+}
+
+/// The most errors one response carries; the rest are summed up in one more, as graphql-js
+/// does, so a document full of mistakes cannot make a response of megabytes.
+pub const MAX_ERRORS: usize = 100;
 
 /// The schema plus what runs around it.
 pub struct Executor {
@@ -20,14 +35,26 @@ pub struct Executor {
     /// Parsed documents by SHA-256 of their text, bounded; `None` turns caching and APQ off.
     /// Parsing was a tenth of a query's CPU, and clients repeat the same few documents;
     /// APQ's hashes are the same keys, so one cache serves both.
+    /// Only documents within `limits` are ever cached.
     documents: Option<LruCacheStorage>,
     introspection: bool,
+    limits: DocumentLimits,
+    /// Parsing costs about a microsecond a token, so a large document takes milliseconds of
+    /// CPU: those are parsed on the blocking pool, a few at a time, so that a stream of them
+    /// cannot occupy the async workers that answer everyone else (and `/health`).
+    large_parses: tokio::sync::Semaphore,
 }
 
+/// Documents up to this size parse in well under a millisecond, so inline.
+const INLINE_PARSE_BYTES: usize = 4 * 1024;
+
 impl Executor {
-    pub(super) fn new(schema: AppSchema, apq_cache_size: usize, introspection: bool) -> Self {
+    pub(super) fn new(schema: AppSchema, apq_cache_size: usize, introspection: bool, limits: DocumentLimits) -> Self {
         let documents = (apq_cache_size > 0).then(|| LruCacheStorage::new(apq_cache_size));
-        Self { schema, shape: Shape::of_schema(), documents, introspection }
+        // Half the cores (at least one) may parse large documents; the rest stay free.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let large_parses = tokio::sync::Semaphore::new((cores / 2).max(1));
+        Self { schema, shape: Shape::of_schema(), documents, introspection, limits, large_parses }
     }
 
     /// The schema's SDL (what `schema.graphql` holds).
@@ -36,28 +63,44 @@ impl Executor {
     }
 
     /// Runs every request of a batch concurrently, answering in order.
-    pub async fn execute_batch(&self, batch: BatchRequest) -> BatchResponse {
+    pub async fn execute_batch(&self, batch: BatchRequest, policy: RequestPolicy) -> BatchResponse {
         match batch {
-            BatchRequest::Single(request) => BatchResponse::Single(self.execute(request).await),
+            BatchRequest::Single(request) => BatchResponse::Single(self.execute(request, policy).await),
             BatchRequest::Batch(requests) => BatchResponse::Batch(
-                futures::future::join_all(requests.into_iter().map(|request| self.execute(request))).await,
+                futures::future::join_all(requests.into_iter().map(|request| self.execute(request, policy))).await,
             ),
         }
     }
 
     /// Runs one request.
-    pub async fn execute(&self, mut request: Request) -> Response {
+    pub async fn execute(&self, request: Request, policy: RequestPolicy) -> Response {
+        let mut response = self.run(request, policy).await;
+        for error in &mut response.errors {
+            code_graphql_error(error);
+            if !self.introspection {
+                hide_suggestions(error);
+            }
+        }
+        if response.errors.len() > MAX_ERRORS {
+            response.errors.truncate(MAX_ERRORS);
+            let message = format!("too many errors: only the first {MAX_ERRORS} are shown");
+            response.errors.push(coded(ServerError::new(message, None), "TOO_MANY_ERRORS"));
+        }
+        response
+    }
+
+    async fn run(&self, mut request: Request, policy: RequestPolicy) -> Response {
         let document = match self.document(&mut request).await {
             Ok(document) => document,
             Err(error) => return Response::from_errors(vec![error]),
         };
         let operation_name = request.operation_name.clone();
-        if let Err(error) = spec::check(&document, operation_name.as_deref(), &request.variables, self.introspection) {
+        let checks = spec::Checks { introspection: self.introspection, policy };
+        if let Err(error) = spec::check(&document, operation_name.as_deref(), &request.variables, checks) {
             return Response::from_errors(vec![error]);
         }
         request.set_parsed_query(document.clone());
         let mut response = self.schema.execute(request).await;
-        response.errors.iter_mut().for_each(code_graphql_error);
         self.shape.repair(&mut response, &document, operation_name.as_deref());
         if let Some(value) = spec::operation_name(&document, operation_name.as_deref()).and_then(|n| n.parse().ok()) {
             response.http_headers.insert(OPERATION_HEADER, value);
@@ -66,13 +109,13 @@ impl Executor {
     }
 
     /// The request's document: from the cache by hash (an APQ request may send only the
-    /// hash), else parsed and cached.
+    /// hash), else checked against the limits, parsed, checked again and cached.
     async fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
         let persisted = request.extensions.remove("persistedQuery");
-        let Some(documents) = &self.documents else { return parse(&request.query) };
+        let Some(documents) = &self.documents else { return self.parse(&request.query).await };
         let sent_hash = persisted.map(persisted_query_hash).transpose()?;
         if request.query.is_empty() {
-            let Some(hash) = sent_hash else { return parse("") };
+            let Some(hash) = sent_hash else { return self.parse("").await };
             return documents.get(hash).await.ok_or_else(|| {
                 // Apollo clients resend the full query when they see this.
                 coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
@@ -85,21 +128,44 @@ impl Executor {
         if let Some(document) = documents.get(hash.clone()).await {
             return Ok(document);
         }
-        let document = parse(&request.query)?;
+        let document = self.parse(&request.query).await?;
         if request.query.len() <= MAX_CACHED_QUERY_BYTES {
             documents.set(hash, document.clone()).await;
         }
         Ok(document)
     }
+
+    /// Parses `query` once it is known to be within the limits, and checks the result: the
+    /// parser and async-graphql's validation recurse and expand fragments without bounds of
+    /// their own, so nothing reaches them that could overflow a stack or take seconds. The
+    /// linear scan runs first, inline, so refusing an oversized document costs microseconds.
+    async fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
+        guard::scan(query, &self.limits).map_err(|rejection| rejection_error(&rejection))?;
+        if query.len() <= INLINE_PARSE_BYTES {
+            return parse_checked(query, &self.limits);
+        }
+        let _slot = self.large_parses.acquire().await.map_err(|_| internal_error())?;
+        let (query, limits) = (query.to_owned(), self.limits);
+        tokio::task::spawn_blocking(move || parse_checked(&query, &limits))
+            .await
+            .unwrap_or_else(|_| Err(internal_error()))
+    }
+}
+
+fn parse_checked(query: &str, limits: &DocumentLimits) -> ServerResult<ExecutableDocument> {
+    let document = async_graphql::parser::parse_query(query)
+        .map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
+    guard::check(&document, limits).map_err(|rejection| rejection_error(&rejection))?;
+    Ok(document)
+}
+
+fn internal_error() -> ServerError {
+    coded(ServerError::new("internal error", None), "INTERNAL_SERVER_ERROR")
 }
 
 /// Longer documents are parsed every time, so the cache's memory stays bounded by its size
 /// times this.
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
-
-fn parse(query: &str) -> ServerResult<ExecutableDocument> {
-    async_graphql::parser::parse_query(query).map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))
-}
 
 /// The `sha256Hash` of an APQ `persistedQuery` extension (version 1 only).
 fn persisted_query_hash(extension: Value) -> ServerResult<String> {

@@ -24,9 +24,10 @@ use std::sync::Arc;
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
 
 use crate::error::AppError;
+use crate::guard::DocumentLimits;
 use crate::telnyx::{ParticipantById, Participants, RoomById, Rooms, Sessions};
 use connection::{cost, Connection, ConnectionArgs};
-pub use executor::Executor;
+pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
 pub use loader::{RequestLimits, Upstream};
@@ -57,12 +58,21 @@ pub struct SchemaOptions {
     pub introspection: bool,
     /// Parsed documents kept (also serving APQ); 0 turns both off.
     pub apq_cache_size: usize,
+    /// Bounds on documents, checked before async-graphql parses or validates them.
+    pub document_limits: DocumentLimits,
 }
 
 impl Default for SchemaOptions {
     /// The configuration's defaults; `schema.graphql` is exported with these.
     fn default() -> Self {
-        Self { max_first_last: 1000, max_depth: 15, max_complexity: 50_000, introspection: true, apq_cache_size: 1000 }
+        Self {
+            max_first_last: 1000,
+            max_depth: 15,
+            max_complexity: 50_000,
+            introspection: true,
+            apq_cache_size: 1000,
+            document_limits: DocumentLimits::default(),
+        }
     }
 }
 
@@ -78,7 +88,7 @@ pub fn build(options: SchemaOptions) -> Executor {
     if !options.introspection {
         builder = builder.disable_introspection();
     }
-    Executor::new(builder.finish(), options.apq_cache_size, options.introspection)
+    Executor::new(builder.finish(), options.apq_cache_size, options.introspection, options.document_limits)
 }
 
 /// The response header (read and dropped by the HTTP layer) naming the executed operation,
@@ -137,7 +147,7 @@ impl Query {
         #[graphql(desc = "Return at most this many rooms from the end of the window.")] last: Option<i32>,
         #[graphql(desc = "End before the room with this cursor.")] before: Option<String>,
     ) -> Result<Connection<Room>, AppError> {
-        let endpoint = Rooms { filter: filter.unwrap_or_default().into() };
+        let endpoint = Rooms { filter: filter.unwrap_or_default().parse()? };
         connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, Room::loaded).await
     }
 

@@ -10,35 +10,57 @@
 //!   gateway can tell which representation failed.
 //!
 //! Before execution, [`check`] rejects what async-graphql would only notice while resolving:
-//! a required variable without a value (`BAD_USER_INPUT`, a request error), and
-//! introspection when it is turned off (an error rather than a silent `null`).
+//! a required variable without a value (`BAD_USER_INPUT`, a request error), introspection when
+//! it is turned off (an error rather than a silent `null`), `_service` for callers who may not
+//! read the SDL, and a mutation sent over GET. These walk the document with
+//! [`guard::root_fields`], which reads each fragment once, so they are safe on documents
+//! async-graphql has not validated yet.
 //!
 //! These are plain functions called around execution rather than an async-graphql
 //! extension: any extension wraps every field's resolution in boxed futures, which doubled
 //! the CPU cost of a query.
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::registry::Registry;
 use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult, Value, Variables};
 use indexmap::IndexMap;
 
+use super::executor::RequestPolicy;
 use super::Query;
+use crate::guard;
+
+/// What [`check`] enforces besides the spec.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    /// Whether introspection is answered.
+    pub introspection: bool,
+    /// What the HTTP layer allows this request.
+    pub policy: RequestPolicy,
+}
 
 /// Checks a parsed request before it runs.
 pub fn check(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
-    introspection: bool,
+    checks: Checks,
 ) -> ServerResult<()> {
-    if let Some(operation) = operation(document, operation_name) {
-        check_variables(operation, variables)?;
-        if !introspection && selects_introspection(&operation.selection_set.node, document) {
-            let message = "introspection is disabled on this server";
-            return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
-        }
+    let Some(operation) = operation(document, operation_name) else { return Ok(()) };
+    if operation.ty == OperationType::Mutation && !checks.policy.mutations {
+        let message = "mutations are only accepted over POST";
+        return Err(coded(ServerError::new(message, None), "METHOD_NOT_ALLOWED"));
+    }
+    check_variables(operation, variables)?;
+    let roots = guard::root_fields(operation, document);
+    if !checks.introspection && roots.iter().any(|name| matches!(*name, "__schema" | "__type")) {
+        let message = "introspection is disabled on this server";
+        return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
+    }
+    if !checks.policy.federation_sdl && roots.contains(&"_service") {
+        let message = "the federation SDL (`_service`) is not served to this caller; see FEDERATION_SDL";
+        return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
     }
     Ok(())
 }
@@ -80,12 +102,6 @@ fn check_variables(operation: &OperationDefinition, variables: &Variables) -> Se
         }
     }
     Ok(())
-}
-
-fn selects_introspection(set: &SelectionSet, document: &ExecutableDocument) -> bool {
-    let mut fields = IndexMap::new();
-    collect(set, document, &mut fields);
-    fields.values().any(|(name, _)| *name == "__schema" || *name == "__type")
 }
 
 /// Response keys in selection order, each with its field name and merged sub-selections.

@@ -9,7 +9,14 @@ async fn a_query_can_be_sent_with_get() {
     let (_upstream, app) = spawn_sample().await;
     let query =
         format!(r#"{{ roomSession(id: "{}") {{ participants(first: 1) {{ totalCount }} }} }}"#, ids::MEDIUM_SESSION);
-    let response = app.http.get(app.url()).query(&[("query", query)]).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["roomSession"]["participants"]["totalCount"], 53);

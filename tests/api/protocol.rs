@@ -148,7 +148,14 @@ async fn a_get_request_carries_its_query_and_variables_in_the_url() {
         "query($id: ID!, $n: Int) { roomSession(id: $id) { participants(first: $n) { totalCount nodes { id } } } }";
     let variables = json!({ "id": ids::MEDIUM_SESSION, "n": 2 }).to_string();
 
-    let response = app.http.get(app.url()).query(&[("query", query), ("variables", &variables)]).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[("query", query), ("variables", &variables)])
+        .send()
+        .await
+        .unwrap();
 
     let (status, content_type, body) = answer(response).await;
     assert_eq!(status, 200);
@@ -163,7 +170,14 @@ async fn a_get_request_runs_the_operation_its_operation_name_parameter_names() {
     let (_upstream, app) = spawn_sample().await;
     let query = "query A { a: __typename } query B { b: __typename }";
 
-    let response = app.http.get(app.url()).query(&[("query", query), ("operationName", "B")]).send().await.unwrap();
+    let response = app
+        .http
+        .get(app.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[("query", query), ("operationName", "B")])
+        .send()
+        .await
+        .unwrap();
 
     let (_, _, body) = answer(response).await;
     assert_eq!(body, json!({ "data": { "b": "Query" } }));
@@ -173,7 +187,7 @@ async fn a_get_request_runs_the_operation_its_operation_name_parameter_names() {
 async fn a_get_request_without_a_query_is_a_bad_request() {
     let (_upstream, app) = spawn_sample().await;
     for accept in [None, Some("application/json"), Some(GRAPHQL_RESPONSE)] {
-        let mut request = app.http.get(app.url());
+        let mut request = app.http.get(app.url()).header("apollo-require-preflight", "true");
         if let Some(accept) = accept {
             request = request.header("accept", accept);
         }
@@ -317,7 +331,11 @@ async fn a_persisted_query_is_unknown_until_sent_once_then_runs_by_its_hash() {
     let (_, _, by_hash) =
         answer(post(&app, None, &json!({ "extensions": persisted(APQ_HASH), "variables": variables })).await).await;
     let extensions = persisted(APQ_HASH).to_string();
-    let by_get = app.http.get(app.url()).query(&[("extensions", extensions), ("variables", variables.to_string())]);
+    let by_get = app
+        .http
+        .get(app.url())
+        .header("apollo-require-preflight", "true")
+        .query(&[("extensions", extensions), ("variables", variables.to_string())]);
     let (get_status, _, by_get) = answer(by_get.send().await.unwrap()).await;
 
     // Assert
