@@ -18,6 +18,21 @@ pub struct DateFilter {
     pub lte: Option<Date>,
 }
 
+/// The longest text a filter accepts, in characters. Telnyx documents no bound for names and
+/// contexts; this is longer than any real one, and keeps the upstream URL far below the 8 KB
+/// that HTTP servers commonly accept, so an oversized value is refused here, not upstream.
+pub const MAX_FILTER_TEXT_CHARS: usize = 256;
+
+/// `value` if it is within [`MAX_FILTER_TEXT_CHARS`].
+fn bounded(argument: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(text) if text.chars().count() > MAX_FILTER_TEXT_CHARS => {
+            Err(AppError::bad_input(argument, format!("must be at most {MAX_FILTER_TEXT_CHARS} characters")))
+        }
+        value => Ok(value),
+    }
+}
+
 fn range(filter: Option<DateFilter>) -> DateRange {
     filter.map_or_else(DateRange::default, |f| DateRange {
         eq: f.eq.map(|d| d.0),
@@ -35,19 +50,20 @@ pub struct RoomParticipantFilter {
     pub date_updated_at: Option<DateFilter>,
     /// On which dates the participant left; participants still in the session never match.
     pub date_left_at: Option<DateFilter>,
-    /// Exact context, as given through the client SDK.
+    /// Exact context, as given through the client SDK (at most 256 characters).
     pub context: Option<String>,
 }
 
-impl From<RoomParticipantFilter> for ParticipantFilter {
-    fn from(filter: RoomParticipantFilter) -> Self {
-        ParticipantFilter {
+impl RoomParticipantFilter {
+    /// The upstream filter; fails on an over-long context.
+    pub fn parse(self) -> Result<ParticipantFilter, AppError> {
+        Ok(ParticipantFilter {
             session_id: None,
-            date_joined_at: range(filter.date_joined_at),
-            date_updated_at: range(filter.date_updated_at),
-            date_left_at: range(filter.date_left_at),
-            context: filter.context,
-        }
+            date_joined_at: range(self.date_joined_at),
+            date_updated_at: range(self.date_updated_at),
+            date_left_at: range(self.date_left_at),
+            context: bounded("filter.context", self.context)?,
+        })
     }
 }
 
@@ -62,19 +78,19 @@ pub struct RoomParticipantsFilter {
     pub date_updated_at: Option<DateFilter>,
     /// On which dates the participant left; participants still in a session never match.
     pub date_left_at: Option<DateFilter>,
-    /// Exact context, as given through the client SDK.
+    /// Exact context, as given through the client SDK (at most 256 characters).
     pub context: Option<String>,
 }
 
 impl RoomParticipantsFilter {
-    /// The upstream filter; fails on a session id that is not a UUID.
+    /// The upstream filter; fails on a session id that is not a UUID or an over-long context.
     pub fn parse(self) -> Result<ParticipantFilter, AppError> {
         Ok(ParticipantFilter {
             session_id: self.session_id.map(|id| parse_uuid("filter.sessionId", &id)).transpose()?,
             date_joined_at: range(self.date_joined_at),
             date_updated_at: range(self.date_updated_at),
             date_left_at: range(self.date_left_at),
-            context: self.context,
+            context: bounded("filter.context", self.context)?,
         })
     }
 }
@@ -117,16 +133,17 @@ pub struct RoomFilter {
     pub date_created_at: Option<DateFilter>,
     /// On which dates the room was last updated.
     pub date_updated_at: Option<DateFilter>,
-    /// Exact unique name.
+    /// Exact unique name (at most 256 characters).
     pub unique_name: Option<String>,
 }
 
-impl From<RoomFilter> for UpstreamRoomFilter {
-    fn from(filter: RoomFilter) -> Self {
-        UpstreamRoomFilter {
-            date_created_at: range(filter.date_created_at),
-            date_updated_at: range(filter.date_updated_at),
-            unique_name: filter.unique_name,
-        }
+impl RoomFilter {
+    /// The upstream filter; fails on an over-long name.
+    pub fn parse(self) -> Result<UpstreamRoomFilter, AppError> {
+        Ok(UpstreamRoomFilter {
+            date_created_at: range(self.date_created_at),
+            date_updated_at: range(self.date_updated_at),
+            unique_name: bounded("filter.uniqueName", self.unique_name)?,
+        })
     }
 }

@@ -95,7 +95,7 @@ impl RoomSession {
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
         let session = self.0.id.uuid.clone()?;
-        let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().into() };
+        let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().parse()? };
         let args = ConnectionArgs { first, after, last, before };
         connection::load(ctx, endpoint, args, |wire| RoomParticipant::loaded(wire, Some(session))).await
     }
