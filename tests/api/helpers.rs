@@ -12,12 +12,18 @@ pub struct TestApp {
     pub http: reqwest::Client,
 }
 
-/// Starts the service against `base_url`, with `api_key` as its configured key (never read
-/// from this process's environment) and any further tweaks.
-pub async fn spawn_app_with(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+/// The configuration for `base_url`, with `api_key` as its configured key (never read from
+/// this process's environment) and any further tweaks.
+pub fn config(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::try_parse_from(["telnyx-rooms-graphql", "--telnyx-api-base-url", base_url]).unwrap();
     config.telnyx_api_key = api_key.map(Into::into);
     tweak(&mut config);
+    config
+}
+
+/// Starts the service against `base_url` (see [`config`]).
+pub async fn spawn_app_with(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let config = config(base_url, api_key, tweak);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = app::build(&config).unwrap();

@@ -4,12 +4,15 @@
 mod credentials;
 mod errors;
 mod faults;
+mod fuzz;
 mod graph;
 mod helpers;
+mod hostile;
 mod http;
 mod limits;
 mod operations;
 mod pagination;
+mod process;
 mod protocol;
 mod requests;
 mod schema;

@@ -3,8 +3,7 @@
 //! as a subprocess.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -12,101 +11,14 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{error_codes, spawn_app};
+use crate::process::{free_addr, Service, BINARY};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_telnyx-rooms-graphql");
 const SESSION: &str = "7b61621f-5fe4-4aad-ab11-9fd19e272e73";
 const PARTICIPANT: &str = "e3b0c442-98fc-4c14-9afb-f4c8996fb924";
 const QUERY: &str = "query($id: ID!) { roomSession(id: $id) { participants(first: 2) { nodes { id } } } }";
 
 fn ok() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({ "data": [{ "id": PARTICIPANT }], "meta": { "total_results": 1 } }))
-}
-
-/// A loopback address nothing listens on (bound, then released).
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
-/// The service binary running as a child process, its output captured in files (a pipe could
-/// fill up and block it under `RUST_LOG=trace`). Killed on drop if still running.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Service {
-    /// Starts the binary on a free port with `args` and only `env` as its environment, so
-    /// nothing from the test's environment configures it.
-    fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let addr = free_addr();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let stem = format!("{name}-{}-{}", std::process::id(), addr.port());
-        let (stdout, stderr) = (dir.join(format!("{stem}.stdout")), dir.join(format!("{stem}.stderr")));
-        let child = Command::new(BINARY)
-            .args(["--listen-addr", &addr.to_string()])
-            .args(args)
-            .env_clear()
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, addr, stdout, stderr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn until_healthy(&self) {
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = client.get(self.url("/health")).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "the service never became healthy");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-    }
-
-    /// The exit status, if the process exits within `limit`.
-    async fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-
-    /// Everything it wrote: stdout, then stderr.
-    fn output(&self) -> (String, String) {
-        (std::fs::read_to_string(&self.stdout).unwrap(), std::fs::read_to_string(&self.stderr).unwrap())
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_file(&self.stdout);
-        let _ = std::fs::remove_file(&self.stderr);
-    }
 }
 
 async fn until_upstream_received(server: &MockServer, count: usize) {

@@ -1,0 +1,96 @@
+//! The real service binary as a child process, for tests where the process itself matters:
+//! signals, exit status, what reaches stdout, and surviving what would abort it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_telnyx-rooms-graphql");
+
+/// A loopback address nothing listens on (bound, then released).
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// The service binary running as a child process, its output captured in files (a pipe could
+/// fill up and block it under `RUST_LOG=trace`). Killed on drop if still running.
+pub struct Service {
+    pub child: Child,
+    pub addr: SocketAddr,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Service {
+    /// Starts the binary on a free port with `args` and only `env` as its environment, so
+    /// nothing from the test's environment configures it.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let addr = free_addr();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let stem = format!("{name}-{}-{}", std::process::id(), addr.port());
+        let (stdout, stderr) = (dir.join(format!("{stem}.stdout")), dir.join(format!("{stem}.stderr")));
+        let child = Command::new(BINARY)
+            .args(["--listen-addr", &addr.to_string()])
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, addr, stdout, stderr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn until_healthy(&self) {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = client.get(self.url("/health")).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the service never became healthy");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// The exit status, if the process exits within `limit`.
+    pub async fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Everything it wrote: stdout, then stderr.
+    pub fn output(&self) -> (String, String) {
+        (std::fs::read_to_string(&self.stdout).unwrap(), std::fs::read_to_string(&self.stderr).unwrap())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_file(&self.stdout);
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+}
