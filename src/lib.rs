@@ -8,9 +8,12 @@
 //!   on a given listener with graceful shutdown.
 //! - `http`: the routes (`/graphql` per GraphQL over HTTP, GraphiQL, `/health`, `/ready`,
 //!   `/metrics`) and each request's credential, deadline and upstream budget.
+//! - [`guard`]: pure, linear bounds on documents (tokens, nesting, fragment cycles, sizes after
+//!   fragment expansion, aliases, root fields, directives), checked before async-graphql parses
+//!   or validates anything.
 //! - [`schema`]: GraphQL types and thin resolvers; an executor around async-graphql (document
-//!   cache and APQ, spec repairs, error codes); request-scoped loaders that batch and
-//!   deduplicate upstream pages and items.
+//!   limits, document cache and APQ, spec repairs, error codes, the error cap); request-scoped
+//!   loaders that batch and deduplicate upstream pages and items.
 //! - [`pagination`]: pure maths — Relay arguments to a window, a window to upstream pages,
 //!   and cursors — property-tested against naive models.
 //! - [`telnyx`]: the upstream client (retries, deadline, in-flight bound) and its wire types;

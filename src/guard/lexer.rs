@@ -177,14 +177,38 @@ mod tests {
         assert_eq!(rejection.pos(), Some(Pos { line: 2, column: 9 }));
     }
 
+    /// Pieces of text that are structure (brackets), hide structure (strings, comments, block
+    /// strings with escapes) or neither; fixed pieces keep 50,000 cases to a few seconds.
+    const PARTS: [&str; 20] = [
+        "{",
+        "[",
+        "(",
+        "}",
+        "]",
+        ")",
+        "\"\"",
+        "\"[{(\"",
+        "\"a } ] )\"",
+        "# { [ (\n",
+        "#\n",
+        "\"\"\"{[(\"\"\"",
+        "\"\"\" \\\"\"\" [ \"\"\"",
+        "\"\"\"\"\"\"",
+        "a",
+        "_b1",
+        "-1.5e3",
+        "...",
+        "$v",
+        ",",
+    ];
+
     proptest! {
         /// Against a naive model: the nesting the scan sees is never less than the nesting of
         /// brackets in the text once strings and comments are cut out, however the text is
         /// made up.
         #[test]
         fn fuzz_the_scan_never_undercounts_nesting(parts in proptest::collection::vec(
-            prop_oneof!["[{(\\[]", "[})\\]]", "\"[^\"\\\\\n\r]{0,3}\"", "#[^\n\r]{0,3}\n", "[a-z0-9,.\\-]{1,3}", "\"\"\"[^\"\\\\]{0,3}\"\"\""],
-            0..200,
+            proptest::sample::select(PARTS.to_vec()), 0..200,
         )) {
             let text = parts.join(" ");
             let mut depth = 0usize;
