@@ -1,6 +1,6 @@
 //! The pass over a parsed document: fragment cycles, sizes after fragment expansion, aliases,
-//! root fields, directives per location, and the directives on `__typename` that
-//! async-graphql's validation skips.
+//! root fields, directives per location, and arguments on `__typename`, which async-graphql's
+//! validation skips (its directives are exposed to validation by `schema::spec`).
 //!
 //! Each selection set is walked once, by recursion bounded by the nesting the text scan
 //! allowed. Fragment spreads are never followed during that walk: each fragment is priced
@@ -12,12 +12,11 @@ use std::collections::HashMap;
 
 use async_graphql::parser::types::{Directive, ExecutableDocument, OperationDefinition, Selection, SelectionSet};
 use async_graphql::{Pos, Positioned};
-use async_graphql_value::{ConstValue, Value};
 
 use super::{DocumentLimits, Limit, Rejection};
 
 /// Checks `document` against the limits and the rules async-graphql's validation would
-/// otherwise meet too late (cycles) or not at all (`__typename`'s directives).
+/// otherwise meet too late (cycles) or not at all (arguments on `__typename`).
 pub fn check(document: &ExecutableDocument, limits: &DocumentLimits) -> Result<(), Rejection> {
     let mut fragments = HashMap::with_capacity(document.fragments.len());
     for (name, fragment) in &document.fragments {
@@ -63,7 +62,6 @@ pub fn check(document: &ExecutableDocument, limits: &DocumentLimits) -> Result<(
             let what = "the operation selects too many root fields";
             return Err(Rejection::too_large(Limit::RootFields, limits.max_root_fields, what, pos));
         }
-        check_condition_variables(operation, &total.condition_variables)?;
     }
     Ok(())
 }
@@ -104,9 +102,6 @@ struct Price<'a> {
     /// checks each selection set's fields for conflicts by reading every fragment spread at
     /// its level down to their fields, so each spread costs its fragment's root fields.
     spread_cost: u64,
-    /// Variables used by `@include`/`@skip` on `__typename`, which async-graphql does not
-    /// check; the operations using them must define them as Boolean.
-    condition_variables: Vec<(&'a str, Pos)>,
     /// Spreads inside, with whether each is at the root.
     spreads: Vec<(&'a str, bool, Pos)>,
 }
@@ -124,11 +119,6 @@ impl<'a> Price<'a> {
             total.spread_cost = total.spread_cost.saturating_add(inner.root_fields);
             if *at_root {
                 total.root_fields = total.root_fields.saturating_add(inner.root_fields);
-            }
-            for variable in &inner.condition_variables {
-                if !total.condition_variables.iter().any(|(v, _)| v == &variable.0) {
-                    total.condition_variables.push(*variable);
-                }
             }
         }
         total
@@ -219,71 +209,16 @@ impl<'a, 'l> Walk<'a, 'l> {
         }
     }
 
-    /// `__typename` takes no arguments, and only `@include(if:)` and `@skip(if:)`, once each.
-    fn typename(&mut self, field: &'a async_graphql::parser::types::Field) -> Result<(), Rejection> {
-        if let Some((name, _)) = field.arguments.first() {
-            let message = format!("Unknown argument \"{}\" on field \"__typename\".", name.node);
-            return Err(Rejection::invalid(message, name.pos));
-        }
-        for (i, directive) in field.directives.iter().enumerate() {
-            let name = directive.node.name.node.as_str();
-            if name != "include" && name != "skip" {
-                let message = format!("Unknown directive \"@{name}\".");
-                return Err(Rejection::invalid(message, directive.pos));
+    /// `__typename` takes no arguments.
+    fn typename(&self, field: &'a async_graphql::parser::types::Field) -> Result<(), Rejection> {
+        match field.arguments.first() {
+            Some((name, _)) => {
+                let message = format!("Unknown argument \"{}\" on field \"__typename\".", name.node);
+                Err(Rejection::invalid(message, name.pos))
             }
-            if field.directives[..i].iter().any(|d| d.node.name.node == name) {
-                let message = format!("The directive \"@{name}\" can only be used once at this location.");
-                return Err(Rejection::invalid(message, directive.pos));
-            }
-            let mut condition = None;
-            for (argument, value) in &directive.node.arguments {
-                if argument.node != "if" || condition.is_some() {
-                    let message = format!("Unknown argument \"{}\" on directive \"@{name}\".", argument.node);
-                    return Err(Rejection::invalid(message, argument.pos));
-                }
-                condition = Some(value);
-            }
-            match condition.map(|v| &v.node) {
-                Some(Value::Boolean(_)) => {}
-                Some(Value::Variable(variable)) => {
-                    if let Some(value) = condition {
-                        self.local.condition_variables.push((variable.as_str(), value.pos));
-                    }
-                }
-                Some(_) => {
-                    let message =
-                        format!("Invalid value for argument \"if\" of \"@{name}\", expected type \"Boolean!\"");
-                    return Err(Rejection::invalid(message, condition.map_or(directive.pos, |v| v.pos)));
-                }
-                None => {
-                    let message = format!("Directive \"@{name}\" argument \"if\" of type \"Boolean!\" is required.");
-                    return Err(Rejection::invalid(message, directive.pos));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Each variable that `@include`/`@skip` on `__typename` uses must be defined by the operation
-/// as `Boolean!`, or as `Boolean` with a default (spec: "All Variable Usages Are Allowed").
-fn check_condition_variables(operation: &OperationDefinition, used: &[(&str, Pos)]) -> Result<(), Rejection> {
-    use async_graphql::parser::types::BaseType;
-    for (name, pos) in used {
-        let definition = operation.variable_definitions.iter().find(|d| d.node.name.node == *name);
-        let Some(definition) = definition else {
-            return Err(Rejection::invalid(format!("Variable \"${name}\" is not defined."), *pos));
-        };
-        let ty = &definition.node.var_type.node;
-        let boolean = matches!(&ty.base, BaseType::Named(named) if named == "Boolean");
-        let has_default = definition.node.default_value.as_ref().is_some_and(|d| d.node != ConstValue::Null);
-        if !boolean || (ty.nullable && !has_default) {
-            let message =
-                format!("Variable \"${name}\" of type \"{ty}\" used in position expecting type \"Boolean!\".");
-            return Err(Rejection::invalid(message, *pos));
+            None => Ok(()),
         }
     }
-    Ok(())
 }
 
 /// The operations of a document in a stable order (for tests).
@@ -409,36 +344,8 @@ mod tests {
     }
 
     #[test]
-    fn typename_is_validated_like_any_other_field() {
-        assert_eq!(invalid("{ __typename @foo }"), "Unknown directive \"@foo\".");
-        assert_eq!(
-            invalid("{ __typename @include(if: true) @include(if: true) }"),
-            "The directive \"@include\" can only be used once at this location."
-        );
+    fn typename_takes_no_arguments() {
         assert_eq!(invalid("{ __typename(x: 1) }"), "Unknown argument \"x\" on field \"__typename\".");
-        assert_eq!(
-            invalid("{ __typename @skip }"),
-            "Directive \"@skip\" argument \"if\" of type \"Boolean!\" is required."
-        );
-        assert_eq!(
-            invalid("{ __typename @skip(if: 1) }"),
-            "Invalid value for argument \"if\" of \"@skip\", expected type \"Boolean!\""
-        );
-        assert_eq!(
-            invalid("{ ...F } fragment F on Query { __typename @skip(if: $v) }"),
-            "Variable \"$v\" is not defined."
-        );
-        assert_eq!(
-            invalid("query($v: Boolean) { __typename @skip(if: $v) }"),
-            "Variable \"$v\" of type \"Boolean\" used in position expecting type \"Boolean!\"."
-        );
-        for fine in [
-            "{ __typename @include(if: true) @skip(if: false) }",
-            "query($v: Boolean!) { ...F } fragment F on Query { __typename @skip(if: $v) }",
-            "query($v: Boolean = true) { __typename @skip(if: $v) }",
-        ] {
-            run(fine, DocumentLimits::default()).unwrap();
-        }
     }
 
     #[test]

@@ -153,9 +153,10 @@ impl Executor {
 }
 
 fn parse_checked(query: &str, limits: &DocumentLimits) -> ServerResult<ExecutableDocument> {
-    let document = async_graphql::parser::parse_query(query)
+    let mut document = async_graphql::parser::parse_query(query)
         .map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
     guard::check(&document, limits).map_err(|rejection| rejection_error(&rejection))?;
+    spec::expose_typename_directives(&mut document);
     Ok(document)
 }
 

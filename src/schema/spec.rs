@@ -65,6 +65,47 @@ pub fn check(
     Ok(())
 }
 
+/// Moves the directives of every `__typename` onto an inline fragment around it
+/// (`__typename @skip(if: $v)` becomes `... @skip(if: $v) { __typename }`, which means the
+/// same). async-graphql's validation skips `__typename` fields entirely, so their directives
+/// went unchecked (unknown, repeated, mistyped) and a variable used only there was reported
+/// as unused; on an inline fragment every rule sees them. Runs once per document, before it is
+/// cached, on a document whose nesting the guard has bounded.
+pub fn expose_typename_directives(document: &mut ExecutableDocument) {
+    use async_graphql::parser::types::{Field, InlineFragment};
+    use async_graphql::Positioned;
+
+    fn walk(set: &mut SelectionSet) {
+        for selection in &mut set.items {
+            let pos = selection.pos;
+            match &mut selection.node {
+                Selection::Field(field)
+                    if field.node.name.node == "__typename" && !field.node.directives.is_empty() =>
+                {
+                    let directives = std::mem::take(&mut field.node.directives);
+                    let field: Positioned<Field> = field.clone();
+                    let items = vec![Positioned::new(Selection::Field(field), pos)];
+                    let selection_set = Positioned::new(SelectionSet { items }, pos);
+                    let inline = InlineFragment { type_condition: None, directives, selection_set };
+                    selection.node = Selection::InlineFragment(Positioned::new(inline, pos));
+                }
+                Selection::Field(field) => walk(&mut field.node.selection_set.node),
+                Selection::InlineFragment(inline) => walk(&mut inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    match &mut document.operations {
+        DocumentOperations::Single(operation) => walk(&mut operation.node.selection_set.node),
+        DocumentOperations::Multiple(operations) => {
+            operations.values_mut().for_each(|operation| walk(&mut operation.node.selection_set.node))
+        }
+    }
+    for fragment in document.fragments.values_mut() {
+        walk(&mut fragment.node.selection_set.node);
+    }
+}
+
 /// The name of the operation that runs, for metrics: the one asked for, or the document's
 /// only operation.
 pub fn operation_name(document: &ExecutableDocument, asked: Option<&str>) -> Option<String> {

@@ -187,21 +187,25 @@ async fn aliases_root_fields_and_directives_per_location_are_bounded() {
 #[tokio::test]
 async fn directives_on_typename_are_validated_like_any_other() {
     let mut target = Target::start("typename", &[]).await;
-    for query in [
-        "{ __typename @unknown }",
-        "{ __typename @include(if: true) @include(if: true) }",
-        "{ __typename @skip(if: \"yes\") }",
-        "{ __typename(arg: 1) }",
+    // The same codes as the same mistakes on any other field.
+    for (query, code) in [
+        ("{ __typename @unknown }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ __typename @include(if: true) @include(if: true) }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ __typename @skip }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ __typename(arg: 1) }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ __typename @skip(if: \"yes\") }", "BAD_USER_INPUT"),
     ] {
         let (status, body) = target.query(query).await;
-        assert_eq!(
-            (status, error_codes(&body)),
-            (400, vec!["GRAPHQL_VALIDATION_FAILED".to_owned()]),
-            "{query}: {body}"
-        );
+        assert_eq!((status, error_codes(&body)), (400, vec![code.to_owned()]), "{query}: {body}");
     }
     let (_, body) = target.query("{ a: __typename @skip(if: true) b: __typename @include(if: true) }").await;
     assert_eq!(body, json!({ "data": { "b": "Query" } }));
+    // A variable used only there is used, as the spec says (async-graphql called it unused).
+    let query = "query($v: Boolean!) { a: __typename @skip(if: $v) b: __typename }";
+    for (v, expected) in [(true, json!({ "b": "Query" })), (false, json!({ "a": "Query", "b": "Query" }))] {
+        let (_, body) = target.post(&json!({ "query": query, "variables": { "v": v } })).await;
+        assert_eq!(body, json!({ "data": expected }));
+    }
     target.assert_survived_without_upstream_calls().await;
 }
 
