@@ -25,16 +25,23 @@ pub fn check(document: &ExecutableDocument, limits: &DocumentLimits) -> Result<(
         walk.selection_set(&fragment.node.selection_set.node, 0)?;
         fragments.insert(name.as_str(), walk.local);
     }
-    let priced = price_fragments(&fragments)?;
+    let priced = price_fragments(&fragments, limits.max_recursion)?;
     // Validation reads every fragment definition, used or not, so all count here.
     let mut validation_cost = 0u64;
     for (name, price) in &priced {
-        let pos = document.fragments.get(*name).map(|f| f.pos);
         if price.chain >= limits.max_recursion as u64 {
             let what = "fragments spread fragments too deeply";
+            let pos = document.fragments.get(*name).map(|f| f.pos);
             return Err(Rejection::too_large(Limit::Recursion, limits.max_recursion, what, pos));
         }
         validation_cost = validation_cost.saturating_add(fragments[name].fields).saturating_add(price.spread_cost);
+    }
+    let too_many_fields = |pos| {
+        let what = "the document selects too many fields once its fragments are expanded";
+        Rejection::too_large(Limit::ExpandedFields, limits.max_expanded_fields, what, pos)
+    };
+    if validation_cost > limits.max_expanded_fields as u64 {
+        return Err(too_many_fields(None));
     }
 
     let mut expanded = 0u64;
@@ -51,8 +58,7 @@ pub fn check(document: &ExecutableDocument, limits: &DocumentLimits) -> Result<(
         validation_cost = validation_cost.saturating_add(walk.local.fields).saturating_add(total.spread_cost);
         let pos = Some(operation.selection_set.pos);
         if expanded > limits.max_expanded_fields as u64 || validation_cost > limits.max_expanded_fields as u64 {
-            let what = "the document selects too many fields once its fragments are expanded";
-            return Err(Rejection::too_large(Limit::ExpandedFields, limits.max_expanded_fields, what, pos));
+            return Err(too_many_fields(pos));
         }
         if total.aliases > limits.max_aliases as u64 {
             let what = "the operation has too many aliased fields";
@@ -126,38 +132,41 @@ impl<'a> Price<'a> {
 }
 
 /// Expands every fragment's price in dependency order (a depth-first search on an explicit
-/// stack), refusing a cycle when the search meets a fragment still being expanded.
-fn price_fragments<'a>(local: &HashMap<&'a str, Price<'a>>) -> Result<HashMap<&'a str, Price<'a>>, Rejection> {
+/// stack), refusing a cycle when the search meets a fragment still on the stack, and a stack
+/// deeper than `max_chain` (which also keeps the cycle check's scan of the stack short).
+fn price_fragments<'a>(
+    local: &HashMap<&'a str, Price<'a>>,
+    max_chain: usize,
+) -> Result<HashMap<&'a str, Price<'a>>, Rejection> {
     let mut priced: HashMap<&'a str, Price<'a>> = HashMap::with_capacity(local.len());
-    let mut in_progress: Vec<&'a str> = Vec::new();
     let mut roots: Vec<&&str> = local.keys().collect();
     roots.sort(); // the same document always names the same cycle
     for &root in roots {
         if priced.contains_key(root) {
             continue;
         }
+        // Each entry: a fragment being expanded and the index of its next spread.
         let mut stack: Vec<(&'a str, usize)> = vec![(root, 0)];
-        in_progress.push(root);
         while let Some((name, next)) = stack.last_mut() {
-            let spreads = &local[*name].spreads;
-            if let Some(&(child, _, pos)) = spreads.get(*next) {
-                *next += 1;
-                if in_progress.contains(&child) {
-                    let start = in_progress.iter().position(|n| *n == child).unwrap_or(0);
-                    let via = in_progress[start..].join("\" → \"");
-                    let message =
-                        format!("Cannot spread fragment \"{child}\" within itself (\"{via}\" → \"{child}\").");
-                    return Err(Rejection::invalid(message, pos));
-                }
-                if local.contains_key(child) && !priced.contains_key(child) {
-                    stack.push((child, 0));
-                    in_progress.push(child);
-                }
-            } else {
+            let Some(&(child, _, pos)) = local[*name].spreads.get(*next) else {
                 let name = *name;
                 priced.insert(name, local[name].expand(&priced));
                 stack.pop();
-                in_progress.pop();
+                continue;
+            };
+            *next += 1;
+            if let Some(start) = stack.iter().position(|(n, _)| *n == child) {
+                let via: Vec<&str> = stack[start..].iter().map(|(n, _)| *n).collect();
+                let via = via.join("\" → \"");
+                let message = format!("Cannot spread fragment \"{child}\" within itself (\"{via}\" → \"{child}\").");
+                return Err(Rejection::invalid(message, pos));
+            }
+            if local.contains_key(child) && !priced.contains_key(child) {
+                if stack.len() >= max_chain {
+                    let what = "fragments spread fragments too deeply";
+                    return Err(Rejection::too_large(Limit::Recursion, max_chain, what, Some(pos)));
+                }
+                stack.push((child, 0));
             }
         }
     }
