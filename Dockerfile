@@ -31,6 +31,10 @@ LABEL org.opencontainers.image.title="telnyx-rooms-graphql" \
       org.opencontainers.image.version="0.1.0"
 COPY --from=build /src/target/release/telnyx-rooms-graphql /app/telnyx-rooms-graphql
 COPY --from=graphiql /assets /app/graphiql
+# The image listens on every interface, so it refuses to start with TELNYX_API_KEY set unless
+# the operator accepts that anyone reaching the port uses that key. Either run it without
+# TELNYX_API_KEY (each caller sends its own key in Authorization), or set both:
+#   docker run -e TELNYX_API_KEY=... -e ALLOW_ANONYMOUS=true ...   (private network only)
 ENV LISTEN_ADDR=0.0.0.0:8000 \
     GRAPHIQL_ASSETS_DIR=/app/graphiql \
     LOG_FORMAT=json

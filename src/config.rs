@@ -22,6 +22,11 @@ pub struct Config {
     #[arg(long, env = "TELNYX_API_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub telnyx_api_key: Option<SecretString>,
 
+    /// Start even though anonymous callers reaching a non-loopback LISTEN_ADDR would use
+    /// TELNYX_API_KEY, i.e. read the whole Telnyx account (see `Config::anonymous_exposure`).
+    #[arg(long, env = "ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_anonymous: bool,
+
     /// Milliseconds allowed for connecting to Telnyx.
     #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub upstream_connect_timeout_ms: u64,
@@ -206,6 +211,27 @@ impl Config {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    /// Why this configuration must not start, if it would let anyone who reaches the port
+    /// use the server's Telnyx key: a request without `Authorization` runs with
+    /// `TELNYX_API_KEY`, so on a non-loopback address the whole account is public. Secure by
+    /// default: the operator must say so with ALLOW_ANONYMOUS=true. `--demo` is exempt (its
+    /// key opens only the built-in sample).
+    pub fn anonymous_exposure(&self) -> Option<String> {
+        let exposed = self.telnyx_api_key.is_some()
+            && !self.listen_addr.ip().is_loopback()
+            && !self.allow_anonymous
+            && !self.demo;
+        exposed.then(|| {
+            format!(
+                "refusing to start: anyone who can reach {} would use TELNYX_API_KEY and read the whole Telnyx \
+                 account. Either unset TELNYX_API_KEY (callers then send their own key in Authorization), listen \
+                 on a loopback address, or set ALLOW_ANONYMOUS=true if that is intended (e.g. a private network \
+                 behind a gateway that authenticates)",
+                self.listen_addr
+            )
+        })
+    }
+
     /// The bounds on documents (see [`crate::guard`]).
     pub fn document_limits(&self) -> crate::guard::DocumentLimits {
         crate::guard::DocumentLimits {
@@ -248,6 +274,22 @@ mod tests {
         assert_eq!(config.max_first_last, 1000);
         assert_eq!(config.document_limits(), crate::guard::DocumentLimits::default());
         assert!(config.federation_sdl());
+    }
+
+    #[test]
+    fn the_server_key_on_a_public_address_needs_allow_anonymous() {
+        let parse =
+            |args: &[&str]| Config::try_parse_from([&["x", "--telnyx-api-key", "KEYx"], args].concat()).unwrap();
+        let exposed = parse(&["--listen-addr", "0.0.0.0:8000"]).anonymous_exposure().unwrap();
+        assert!(exposed.contains("ALLOW_ANONYMOUS=true") && exposed.contains("0.0.0.0:8000"), "{exposed}");
+        assert!(!exposed.contains("KEYx"));
+        assert!(parse(&["--listen-addr", "[::]:8000"]).anonymous_exposure().is_some());
+        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--allow-anonymous", "true"]).anonymous_exposure().is_none());
+        assert!(parse(&["--listen-addr", "127.0.0.1:8000"]).anonymous_exposure().is_none());
+        assert!(parse(&["--listen-addr", "[::1]:8000"]).anonymous_exposure().is_none());
+        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--demo"]).anonymous_exposure().is_none());
+        let keyless = Config::try_parse_from(["x", "--listen-addr", "0.0.0.0:8000"]).unwrap();
+        assert!(keyless.anonymous_exposure().is_none());
     }
 
     #[test]

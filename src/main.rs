@@ -28,6 +28,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shutdown_signal().await;
         return Ok(());
     }
+    if let Some(refusal) = config.anonymous_exposure() {
+        eprintln!("{refusal}");
+        std::process::exit(2);
+    }
     // Kept alive (its server task runs) for as long as the service does.
     let _sample = if config.demo {
         let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;

@@ -292,3 +292,27 @@ async fn the_healthcheck_flag_succeeds_against_a_running_instance_and_fails_agai
     assert!(running.success(), "{running:?}");
     assert!(!closed.success(), "{closed:?}");
 }
+
+#[test]
+fn the_server_key_on_a_public_address_refuses_to_start_without_allow_anonymous() {
+    let key = "KEYpublic_secret_789";
+    let output = Command::new(BINARY)
+        .args(["--listen-addr", "0.0.0.0:0"])
+        .env_clear()
+        .env("TELNYX_API_KEY", key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ALLOW_ANONYMOUS=true") && stderr.contains("unset TELNYX_API_KEY"), "{stderr}");
+    assert!(!stderr.contains(key) && !String::from_utf8_lossy(&output.stdout).contains(key));
+}
+
+#[tokio::test]
+async fn allow_anonymous_or_no_server_key_lets_it_serve_on_a_public_address() {
+    for env in [&[("TELNYX_API_KEY", "KEYx"), ("ALLOW_ANONYMOUS", "true")][..], &[][..]] {
+        let service = Service::start_listening("public", true, &[], env);
+        service.until_healthy().await;
+    }
+}

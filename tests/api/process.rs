@@ -26,12 +26,19 @@ impl Service {
     /// Starts the binary on a free port with `args` and only `env` as its environment, so
     /// nothing from the test's environment configures it.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_listening(name, false, args, env)
+    }
+
+    /// Like [`Service::start`], listening on every interface when `everywhere`; it is still
+    /// only ever reached through loopback.
+    pub fn start_listening(name: &str, everywhere: bool, args: &[&str], env: &[(&str, &str)]) -> Self {
         let addr = free_addr();
+        let listen = if everywhere { SocketAddr::from(([0, 0, 0, 0], addr.port())) } else { addr };
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let stem = format!("{name}-{}-{}", std::process::id(), addr.port());
         let (stdout, stderr) = (dir.join(format!("{stem}.stdout")), dir.join(format!("{stem}.stderr")));
         let child = Command::new(BINARY)
-            .args(["--listen-addr", &addr.to_string()])
+            .args(["--listen-addr", &listen.to_string()])
             .args(args)
             .env_clear()
             .envs(env.iter().copied())
