@@ -12,7 +12,10 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Config;
+use crate::auth::jwks::{KeySet, KeySetConfig};
+use crate::auth::jwt::{Expectations, Verifier};
+use crate::auth::Authenticator;
+use crate::config::{AuthMode, Config};
 use crate::http::{self, AppState, FederationSdl, GraphiQl, HttpLimits};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
@@ -25,8 +28,8 @@ pub struct App {
     grace: Duration,
 }
 
-/// Builds the service for `config`.
-pub fn build(config: &Config) -> Result<App, reqwest::Error> {
+/// Builds the service for `config` (which [`Config::startup_refusal`] has accepted).
+pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
     let client = Client::new(&ClientConfig {
         base_url: config.telnyx_api_base_url.clone(),
         connect_timeout: config.upstream_connect_timeout(),
@@ -46,7 +49,26 @@ pub fn build(config: &Config) -> Result<App, reqwest::Error> {
     });
     let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let ready = Arc::new(AtomicBool::new(true));
+    let auth = match config.auth_mode {
+        AuthMode::Passthrough => Authenticator::Passthrough,
+        AuthMode::Jwt => {
+            let missing = |name: &str| format!("AUTH_MODE=jwt needs {name}");
+            let keys = KeySet::new(KeySetConfig {
+                url: config.jwt_jwks_url.clone().ok_or_else(|| missing("JWT_JWKS_URL"))?,
+                refresh: Duration::from_secs(config.jwt_jwks_refresh_secs),
+                min_refetch: Duration::from_secs(config.jwt_jwks_min_refetch_secs),
+                timeout: config.upstream_timeout(),
+            })?;
+            let expected = Expectations {
+                issuer: config.jwt_issuer.clone().ok_or_else(|| missing("JWT_ISSUER"))?,
+                audience: config.jwt_audience.clone().ok_or_else(|| missing("JWT_AUDIENCE"))?,
+                leeway_secs: config.jwt_leeway_secs,
+            };
+            Authenticator::Jwt(Verifier::new(keys, expected))
+        }
+    };
     let state = AppState {
+        auth: Arc::new(auth),
         executor: Arc::new(executor),
         client,
         api_key: config.telnyx_api_key.clone(),

@@ -22,6 +22,35 @@ pub struct Config {
     #[arg(long, env = "TELNYX_API_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub telnyx_api_key: Option<SecretString>,
 
+    /// How callers authenticate: `passthrough` (their `Authorization` is a Telnyx key, forwarded)
+    /// or `jwt` (an end-user JWT checked here; Telnyx is called with TELNYX_API_KEY).
+    #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Passthrough)]
+    pub auth_mode: AuthMode,
+
+    /// `jwt` mode: the identity provider's JWKS URL.
+    #[arg(long, env = "JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<url::Url>,
+
+    /// `jwt` mode: the issuer (`iss`) tokens must carry.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// `jwt` mode: the audience (`aud`) tokens must include.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// `jwt` mode: seconds of clock skew allowed on `exp` and `nbf`.
+    #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 60)]
+    pub jwt_leeway_secs: u64,
+
+    /// `jwt` mode: seconds after which the JWKS is fetched again (key rotation).
+    #[arg(long, env = "JWT_JWKS_REFRESH_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwt_jwks_refresh_secs: u64,
+
+    /// `jwt` mode: least seconds between two JWKS fetches caused by tokens with unknown `kid`s.
+    #[arg(long, env = "JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
+    pub jwt_jwks_min_refetch_secs: u64,
+
     /// Start even though anonymous callers reaching a non-loopback LISTEN_ADDR would use
     /// TELNYX_API_KEY, i.e. read the whole Telnyx account (see `Config::anonymous_exposure`).
     #[arg(long, env = "ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]
@@ -177,6 +206,16 @@ pub struct Config {
     pub print_schema: bool,
 }
 
+/// How callers authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// The caller's `Authorization` is a Telnyx key and is forwarded; without one, the
+    /// server's key is used.
+    Passthrough,
+    /// The caller's `Authorization: Bearer` is an end-user JWT checked here.
+    Jwt,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -211,12 +250,25 @@ impl Config {
         Duration::from_millis(self.request_timeout_ms)
     }
 
-    /// Why this configuration must not start, if it would let anyone who reaches the port
-    /// use the server's Telnyx key: a request without `Authorization` runs with
-    /// `TELNYX_API_KEY`, so on a non-loopback address the whole account is public. Secure by
-    /// default: the operator must say so with ALLOW_ANONYMOUS=true. `--demo` is exempt (its
-    /// key opens only the built-in sample).
-    pub fn anonymous_exposure(&self) -> Option<String> {
+    /// Why this configuration must not start, if it must not. `jwt` mode needs its issuer,
+    /// audience, keys and the server's Telnyx key. And secure by default: in `passthrough`
+    /// mode a request without `Authorization` runs with `TELNYX_API_KEY`, so on a
+    /// non-loopback address the whole account would be public unless the operator says so
+    /// with ALLOW_ANONYMOUS=true. `--demo` is exempt (its key opens only the built-in sample).
+    pub fn startup_refusal(&self) -> Option<String> {
+        if self.auth_mode == AuthMode::Jwt {
+            let missing: Vec<&str> = [
+                ("JWT_JWKS_URL", self.jwt_jwks_url.is_none()),
+                ("JWT_ISSUER", self.jwt_issuer.is_none()),
+                ("JWT_AUDIENCE", self.jwt_audience.is_none()),
+                ("TELNYX_API_KEY", self.telnyx_api_key.is_none() && !self.demo),
+            ]
+            .into_iter()
+            .filter_map(|(name, absent)| absent.then_some(name))
+            .collect();
+            return (!missing.is_empty())
+                .then(|| format!("refusing to start: AUTH_MODE=jwt needs {}", missing.join(", ")));
+        }
         let exposed = self.telnyx_api_key.is_some()
             && !self.listen_addr.ip().is_loopback()
             && !self.allow_anonymous
@@ -224,9 +276,9 @@ impl Config {
         exposed.then(|| {
             format!(
                 "refusing to start: anyone who can reach {} would use TELNYX_API_KEY and read the whole Telnyx \
-                 account. Either unset TELNYX_API_KEY (callers then send their own key in Authorization), listen \
-                 on a loopback address, or set ALLOW_ANONYMOUS=true if that is intended (e.g. a private network \
-                 behind a gateway that authenticates)",
+                 account. Either set AUTH_MODE=jwt, unset TELNYX_API_KEY (callers then send their own key in \
+                 Authorization), listen on a loopback address, or set ALLOW_ANONYMOUS=true if that is intended \
+                 (e.g. a private network behind a gateway that authenticates)",
                 self.listen_addr
             )
         })
@@ -280,16 +332,34 @@ mod tests {
     fn the_server_key_on_a_public_address_needs_allow_anonymous() {
         let parse =
             |args: &[&str]| Config::try_parse_from([&["x", "--telnyx-api-key", "KEYx"], args].concat()).unwrap();
-        let exposed = parse(&["--listen-addr", "0.0.0.0:8000"]).anonymous_exposure().unwrap();
+        let exposed = parse(&["--listen-addr", "0.0.0.0:8000"]).startup_refusal().unwrap();
         assert!(exposed.contains("ALLOW_ANONYMOUS=true") && exposed.contains("0.0.0.0:8000"), "{exposed}");
         assert!(!exposed.contains("KEYx"));
-        assert!(parse(&["--listen-addr", "[::]:8000"]).anonymous_exposure().is_some());
-        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--allow-anonymous", "true"]).anonymous_exposure().is_none());
-        assert!(parse(&["--listen-addr", "127.0.0.1:8000"]).anonymous_exposure().is_none());
-        assert!(parse(&["--listen-addr", "[::1]:8000"]).anonymous_exposure().is_none());
-        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--demo"]).anonymous_exposure().is_none());
+        assert!(parse(&["--listen-addr", "[::]:8000"]).startup_refusal().is_some());
+        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--allow-anonymous", "true"]).startup_refusal().is_none());
+        assert!(parse(&["--listen-addr", "127.0.0.1:8000"]).startup_refusal().is_none());
+        assert!(parse(&["--listen-addr", "[::1]:8000"]).startup_refusal().is_none());
+        assert!(parse(&["--listen-addr", "0.0.0.0:8000", "--demo"]).startup_refusal().is_none());
         let keyless = Config::try_parse_from(["x", "--listen-addr", "0.0.0.0:8000"]).unwrap();
-        assert!(keyless.anonymous_exposure().is_none());
+        assert!(keyless.startup_refusal().is_none());
+    }
+
+    #[test]
+    fn jwt_mode_names_everything_it_lacks_and_never_needs_allow_anonymous() {
+        let bare = Config::try_parse_from(["x", "--auth-mode", "jwt"]).unwrap();
+        let refusal = bare.startup_refusal().unwrap();
+        assert!(refusal.ends_with("needs JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE, TELNYX_API_KEY"), "{refusal}");
+        let complete = Config::try_parse_from([
+            "x",
+            "--auth-mode=jwt",
+            "--jwt-jwks-url=https://idp.example/jwks.json",
+            "--jwt-issuer=https://idp.example/",
+            "--jwt-audience=rooms",
+            "--telnyx-api-key=KEYx",
+            "--listen-addr=0.0.0.0:8000",
+        ])
+        .unwrap();
+        assert_eq!(complete.startup_refusal(), None);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! the request is well-formed). Each request gets its own upstream access ([`Upstream`]): the
 //! caller's credential, a deadline and an upstream-request budget.
 //!
-//! A request without `Authorization` spends the server's own Telnyx key, so it runs only if a
-//! browser could not have sent it cross-site without a CORS preflight (see [`csrf_safe`]).
+//! In `passthrough` mode a request without `Authorization` spends the server's own Telnyx key,
+//! so it runs only if a browser could not have sent it cross-site without a CORS preflight (see
+//! [`csrf_safe`]). In `jwt` mode every request needs a valid token (401 otherwise, before
+//! anything else runs) and Telnyx always gets the server's key.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,12 +29,15 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
+use crate::auth::{AuthError, Authenticator};
 use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// Who the caller is (`AUTH_MODE`).
+    pub auth: Arc<Authenticator>,
     /// Runs GraphQL requests.
     pub executor: Arc<Executor>,
     /// The pooled upstream client.
@@ -209,6 +214,20 @@ fn csrf_blocked(media: Media) -> Response {
     request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, media)
 }
 
+/// A request whose caller could not be identified: 401 (503 if the keys are unavailable)
+/// with the RFC 6750 challenge, before anything runs.
+fn unauthenticated(error: &AuthError, media: Media) -> Response {
+    let (status, code) = match error.status() {
+        503 => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+        _ => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+    };
+    let mut response = request_error(status, code, &error.to_string(), media);
+    if let Ok(challenge) = HeaderValue::from_str(&error.challenge()) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
 fn not_acceptable() -> Response {
     let message = "accept application/graphql-response+json or application/json";
     request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)
@@ -216,7 +235,7 @@ fn not_acceptable() -> Response {
 
 async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
-    if !csrf_safe(&headers) {
+    if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -249,7 +268,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         }
     }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
-    if !csrf_safe(&headers) {
+    if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
     }
     match parse_query_string(&query) {
@@ -296,14 +315,24 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
     {
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query`", media);
     }
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match state.auth.caller(authorization).await {
+        Ok(caller) => caller,
+        Err(error) => return unauthenticated(&error, media),
+    };
     let limits = RequestLimits {
         deadline: tokio::time::Instant::now() + state.limits.deadline,
         max_upstream_requests: state.limits.max_upstream_requests,
         traceparent: Some(child_traceparent(headers.get("traceparent"))),
     };
-    let upstream = Arc::new(Upstream::new(state.client.clone(), credential(headers, state.api_key.as_ref()), limits));
+    let credential = match caller {
+        // A JWT caller's token never goes upstream: Telnyx gets the server's key.
+        Some(_) => state.api_key.as_ref().and_then(Credential::from_api_key),
+        None => credential(headers, state.api_key.as_ref()),
+    };
+    let upstream = Arc::new(Upstream::new(state.client.clone(), credential, limits));
     let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
-    let response = state.executor.execute_batch(batch.data(upstream), policy).await;
+    let response = state.executor.execute_batch(batch.data(upstream).data(caller), policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],

@@ -1,13 +1,15 @@
 //! A Relay-style GraphQL facade over Telnyx's Video REST API.
 //!
 //! # Layout
-//! Data flows one way: HTTP → schema (resolvers) → pagination plan → telnyx client → back up
-//! as typed values.
+//! Data flows one way: HTTP → auth → schema (resolvers) → pagination plan → telnyx client →
+//! back up as typed values.
 //! - [`config`]: flags with environment fallbacks, read once at start-up.
 //! - [`app`]: builds the service from the configuration (layers, CORS, limits) and serves it
 //!   on a given listener with graceful shutdown.
 //! - `http`: the routes (`/graphql` per GraphQL over HTTP, GraphiQL, `/health`, `/ready`,
 //!   `/metrics`) and each request's credential, deadline and upstream budget.
+//! - [`auth`]: caller identity: `passthrough` (forward the caller's Telnyx key) or `jwt`
+//!   (end-user JWTs checked against the identity provider's JWKS); knows no Telnyx or GraphQL.
 //! - [`guard`]: pure, linear bounds on documents (tokens, nesting, fragment cycles, sizes after
 //!   fragment expansion, aliases, root fields, directives), checked before async-graphql parses
 //!   or validates anything.
@@ -23,6 +25,7 @@
 //! - [`sample_upstream`]: the seeded fake Telnyx behind `--demo`, the tests and the benchmarks.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod guard;

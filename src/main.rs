@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shutdown_signal().await;
         return Ok(());
     }
-    if let Some(refusal) = config.anonymous_exposure() {
+    if let Some(refusal) = config.startup_refusal() {
         eprintln!("{refusal}");
         std::process::exit(2);
     }
@@ -52,7 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sample_upstream::ids::MEDIUM_SESSION
         );
     }
-    app::serve(listener, app::build(&config)?, shutdown_signal()).await?;
+    let app = app::build(&config).map_err(|error| error.to_string())?;
+    app::serve(listener, app, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real service on an ephemeral port, against a real HTTP upstream
 //! (the sample upstream, or wiremock where exact requests and faults matter).
 
+mod auth;
 mod credentials;
 mod errors;
 mod faults;

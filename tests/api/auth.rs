@@ -1,0 +1,268 @@
+//! `AUTH_MODE=jwt`: end-user tokens minted here with keys generated here (by `openssl`), a
+//! JWKS served from this test on loopback, and every way a token can be refused.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use telnyx_rooms_graphql::config::AuthMode;
+use telnyx_rooms_graphql::sample_upstream::{SampleUpstream, SAMPLE_API_KEY};
+
+use crate::helpers::{error_codes, ids, spawn_app_with, TestApp};
+
+const ISSUER: &str = "https://idp.test/";
+const AUDIENCE: &str = "telnyx-rooms";
+
+/// The keys generated so far in this run, by algorithm.
+type Pems = Mutex<Vec<(Algorithm, &'static [u8])>>;
+
+/// A private key in PEM, generated once per run by `openssl genpkey`.
+fn pem(algorithm: Algorithm) -> &'static [u8] {
+    static KEYS: OnceLock<Pems> = OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let mut keys = keys.lock().unwrap();
+    if let Some((_, pem)) = keys.iter().find(|(a, _)| *a == algorithm) {
+        return pem;
+    }
+    let args: &[&str] = match algorithm {
+        Algorithm::RS256 => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        Algorithm::ES256 => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        Algorithm::EdDSA => &["-algorithm", "ed25519"],
+        other => panic!("no key for {other:?}"),
+    };
+    let output = std::process::Command::new("openssl").arg("genpkey").args(args).output().expect("openssl runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let pem: &'static [u8] = Box::leak(output.stdout.into_boxed_slice());
+    keys.push((algorithm, pem));
+    pem
+}
+
+fn encoding_key(algorithm: Algorithm) -> EncodingKey {
+    match algorithm {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(pem(algorithm)),
+        Algorithm::ES256 => EncodingKey::from_ec_pem(pem(algorithm)),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem(algorithm)),
+        other => panic!("no key for {other:?}"),
+    }
+    .unwrap()
+}
+
+/// The public JWK of this run's key for `algorithm`, published under `kid`.
+fn jwk(algorithm: Algorithm, kid: &str) -> Jwk {
+    let mut jwk = Jwk::from_encoding_key(&encoding_key(algorithm), algorithm).unwrap();
+    jwk.common.key_id = Some(kid.to_owned());
+    jwk
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn claims() -> Value {
+    json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "user-1", "exp": now() + 300, "scope": "video:read" })
+}
+
+fn mint(algorithm: Algorithm, kid: &str, claims: &Value) -> String {
+    let header = Header { kid: Some(kid.to_owned()), ..Header::new(algorithm) };
+    jsonwebtoken::encode(&header, claims, &encoding_key(algorithm)).unwrap()
+}
+
+/// A JWKS endpoint on loopback whose key set can be swapped, counting its fetches.
+struct Idp {
+    url: String,
+    keys: Arc<Mutex<JwkSet>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Idp {
+    async fn start(keys: Vec<Jwk>) -> Self {
+        let keys = Arc::new(Mutex::new(JwkSet { keys }));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (keys.clone(), fetches.clone());
+        let router = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let (served, counted) = (served.clone(), counted.clone());
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let keys = serde_json::to_value(&*served.lock().unwrap()).unwrap();
+                    axum::Json(keys)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { url, keys, fetches }
+    }
+}
+
+/// The service in `jwt` mode in front of the sample upstream, with the sample's key as the
+/// server key (so a query that works proves the server key, not the JWT, went upstream).
+async fn spawn_jwt(idp: &Idp) -> (SampleUpstream, TestApp) {
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let url = idp.url.parse().unwrap();
+    let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), |c| {
+        c.auth_mode = AuthMode::Jwt;
+        c.jwt_jwks_url = Some(url);
+        c.jwt_issuer = Some(ISSUER.into());
+        c.jwt_audience = Some(AUDIENCE.into());
+        c.jwt_leeway_secs = 5;
+        c.jwt_jwks_min_refetch_secs = 3600;
+    })
+    .await;
+    (upstream, app)
+}
+
+async fn ask(app: &TestApp, authorization: Option<&str>) -> (u16, Option<String>, Value) {
+    let query = "query($id: ID!) { roomSession(id: $id) { participants(first: 1) { totalCount } } }";
+    let response = app.post(query, json!({ "id": ids::MEDIUM_SESSION }), authorization).await;
+    let status = response.status().as_u16();
+    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_valid_token_of_each_accepted_algorithm_is_served_with_the_server_key() {
+    let idp =
+        Idp::start(vec![jwk(Algorithm::RS256, "rsa"), jwk(Algorithm::ES256, "ec"), jwk(Algorithm::EdDSA, "ed")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    for (algorithm, kid) in [(Algorithm::RS256, "rsa"), (Algorithm::ES256, "ec"), (Algorithm::EdDSA, "ed")] {
+        let token = mint(algorithm, kid, &claims());
+        let (status, _, body) = ask(&app, Some(&format!("Bearer {token}"))).await;
+        assert_eq!(status, 200, "{algorithm:?}: {body}");
+        assert_eq!(body["data"]["roomSession"]["participants"]["totalCount"], 53, "{algorithm:?}: {body}");
+    }
+    assert_eq!(upstream.log.count(), 3);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "the key set is cached");
+}
+
+#[tokio::test]
+async fn no_token_is_401_with_a_bearer_challenge_and_nothing_sent_upstream() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    for authorization in [None, Some(format!("Bearer {SAMPLE_API_KEY}")), Some("Basic dXNlcjpwYXNz".to_owned())] {
+        let (status, challenge, body) = ask(&app, authorization.as_deref()).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+        assert!(challenge.unwrap().starts_with("Bearer"));
+        assert!(!body.to_string().contains(SAMPLE_API_KEY), "{body}");
+    }
+    assert_eq!(upstream.log.count(), 0);
+}
+
+#[tokio::test]
+async fn every_bad_token_is_refused_saying_which_check_failed_without_echoing_it() {
+    let idp = Idp::start(vec![jwk(Algorithm::RS256, "rsa"), jwk(Algorithm::EdDSA, "ed")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let with = |changes: Value| {
+        let mut claims = claims();
+        for (key, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(key);
+            } else {
+                claims[key] = value.clone();
+            }
+        }
+        mint(Algorithm::RS256, "rsa", &claims)
+    };
+    let b64 = |value: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let valid = mint(Algorithm::RS256, "rsa", &claims());
+    let (head, rest) = valid.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let mut escalated = claims();
+    escalated["sub"] = json!("admin");
+    let tampered = format!("{head}.{}.{signature}", b64(escalated));
+    // The public key used as an HMAC secret: the classic algorithm confusion.
+    let confused = {
+        let public = jwk(Algorithm::RS256, "rsa");
+        let secret = serde_json::to_vec(&public).unwrap();
+        let header = Header { kid: Some("rsa".into()), ..Header::new(Algorithm::HS256) };
+        jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(&secret).unwrap()).unwrap()
+    };
+    let unsigned = format!("{}.{}.", b64(json!({ "alg": "none", "typ": "JWT", "kid": "rsa" })), b64(claims()));
+    let cases = [
+        (with(json!({ "exp": now() - 3600 })), "expired"),
+        (with(json!({ "nbf": now() + 3600 })), "not valid yet"),
+        (with(json!({ "iss": "https://evil.test/" })), "issuer"),
+        (with(json!({ "aud": "someone-else" })), "audience"),
+        (with(json!({ "exp": null })), "`exp`"),
+        (with(json!({ "sub": null })), "`sub`"),
+        (tampered, "signature"),
+        (confused, "algorithm HS256 is not accepted"),
+        (unsigned, "algorithm none is not accepted"),
+        (mint(Algorithm::EdDSA, "nobody", &claims()), "kid"),
+        (mint(Algorithm::EdDSA, "rsa", &claims()), "does not match its key"),
+        ("not.a.jwt".to_owned(), "malformed"),
+    ];
+    for (token, reason) in cases {
+        let (status, challenge, body) = ask(&app, Some(&format!("Bearer {token}"))).await;
+        assert_eq!(status, 401, "{reason}: {body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{reason}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{reason}: {message}");
+        assert!(challenge.unwrap().contains("error=\"invalid_token\""));
+        assert!(!body.to_string().contains(&token), "the token is echoed: {body}");
+    }
+    assert_eq!(upstream.log.count(), 0);
+}
+
+#[tokio::test]
+async fn a_key_rotated_in_after_start_is_fetched_once_and_forged_kids_do_not_hammer_the_idp() {
+    // Arrange: the service has fetched the first key set.
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "old")]).await;
+    let (_upstream, app) = spawn_jwt(&idp).await;
+    let (status, _, _) = ask(&app, Some(&format!("Bearer {}", mint(Algorithm::ES256, "old", &claims())))).await;
+    assert_eq!(status, 200);
+
+    // Act: the provider rotates to a new kid; then forged kids arrive.
+    *idp.keys.lock().unwrap() = JwkSet { keys: vec![jwk(Algorithm::EdDSA, "new")] };
+    let (rotated, _, body) = ask(&app, Some(&format!("Bearer {}", mint(Algorithm::EdDSA, "new", &claims())))).await;
+    let mut forged = Vec::new();
+    for i in 0..20 {
+        forged.push(
+            ask(&app, Some(&format!("Bearer {}", mint(Algorithm::EdDSA, &format!("forged-{i}"), &claims())))).await.0,
+        );
+    }
+
+    // Assert: one fetch for the rotation, none for the forgeries (refetches are rate-limited).
+    assert_eq!(rotated, 200, "{body}");
+    assert!(forged.iter().all(|status| *status == 401));
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn scopes_come_from_scope_or_scp() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let verifier = telnyx_rooms_graphql::auth::jwt::Verifier::new(
+        telnyx_rooms_graphql::auth::jwks::KeySet::new(telnyx_rooms_graphql::auth::jwks::KeySetConfig {
+            url: idp.url.parse().unwrap(),
+            refresh: std::time::Duration::from_secs(60),
+            min_refetch: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .unwrap(),
+        telnyx_rooms_graphql::auth::jwt::Expectations {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            leeway_secs: 0,
+        },
+    );
+    let mut spaced = claims();
+    spaced["scope"] = json!("video:read video:write");
+    let mut listed = claims();
+    listed.as_object_mut().unwrap().remove("scope");
+    listed["scp"] = json!(["video:read"]);
+    let caller = verifier.verify(&mint(Algorithm::ES256, "ec", &spaced)).await.unwrap();
+    assert_eq!(
+        (caller.subject.as_str(), caller.scopes),
+        ("user-1", vec!["video:read".to_owned(), "video:write".to_owned()])
+    );
+    let caller = verifier.verify(&mint(Algorithm::ES256, "ec", &listed)).await.unwrap();
+    assert_eq!(caller.scopes, ["video:read"]);
+}
