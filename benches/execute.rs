@@ -64,7 +64,7 @@ fn scenario_a(c: &mut Criterion) {
                 max_upstream_requests: 100,
                 traceparent: None,
             };
-            let upstream = Arc::new(Upstream::new(client.clone(), Some(credential.clone()), limits));
+            let upstream = Arc::new(Upstream::new(client.clone(), Ok(credential.clone()), limits));
             let request = Request::new(QUERY)
                 .variables(async_graphql::Variables::from_json(json!({ "id": ids::MEDIUM_SESSION })));
             let policy = RequestPolicy { mutations: true, federation_sdl: true };

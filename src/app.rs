@@ -46,6 +46,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         introspection: config.introspection,
         apq_cache_size: config.apq_cache_size,
         document_limits: config.document_limits(),
+        scopes_in_sdl: config.auth_mode == AuthMode::Jwt,
     });
     let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let ready = Arc::new(AtomicBool::new(true));

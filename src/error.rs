@@ -33,6 +33,9 @@ pub enum AppError {
     /// The query would cost more upstream requests than one GraphQL request may make.
     #[error("query too expensive: {0}")]
     QueryTooExpensive(String),
+    /// The caller's token lacks the scope a field needs.
+    #[error("missing scope `{0}`")]
+    Forbidden(&'static str),
     /// Neither the request nor the configuration carries a Telnyx credential.
     #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
     Unauthenticated,
@@ -54,6 +57,7 @@ impl AppError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
             Self::Upstream(UpstreamError::Status { status, .. }) => match status {
                 401 => "UNAUTHENTICATED",
                 403 => "FORBIDDEN",
@@ -176,6 +180,7 @@ mod tests {
         let table = [
             (AppError::bad_input("first", "must be at most 1000"), "BAD_USER_INPUT"),
             (AppError::Unauthenticated, "UNAUTHENTICATED"),
+            (AppError::Forbidden("video:read"), "FORBIDDEN"),
             (AppError::NotFound { what: "room", id: "x".into() }, "NOT_FOUND"),
             (AppError::QueryTooExpensive("x".into()), "QUERY_TOO_EXPENSIVE"),
             (status(401), "UNAUTHENTICATED"),

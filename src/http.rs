@@ -29,7 +29,8 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, READ_SCOPE};
+use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
@@ -325,12 +326,15 @@ async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, medi
         max_upstream_requests: state.limits.max_upstream_requests,
         traceparent: Some(child_traceparent(headers.get("traceparent"))),
     };
-    let credential = match caller {
+    let access = match &caller {
+        // Scopes are checked where Telnyx would be called, so fields needing no upstream data
+        // (`roomSession(id) { id }`) stay open to any authenticated caller.
+        Some(caller) if !caller.has_scope(READ_SCOPE) => Err(AppError::Forbidden(READ_SCOPE)),
         // A JWT caller's token never goes upstream: Telnyx gets the server's key.
-        Some(_) => state.api_key.as_ref().and_then(Credential::from_api_key),
-        None => credential(headers, state.api_key.as_ref()),
+        Some(_) => state.api_key.as_ref().and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
+        None => credential(headers, state.api_key.as_ref()).ok_or(AppError::Unauthenticated),
     };
-    let upstream = Arc::new(Upstream::new(state.client.clone(), credential, limits));
+    let upstream = Arc::new(Upstream::new(state.client.clone(), access, limits));
     let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
     let response = state.executor.execute_batch(batch.data(upstream).data(caller), policy).await;
 

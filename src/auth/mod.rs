@@ -37,6 +37,10 @@ impl Authenticator {
     }
 }
 
+/// The scope every field that reads from Telnyx requires (declared in the SDL with
+/// `@requiresScopes`, enforced where the service calls Telnyx).
+pub const READ_SCOPE: &str = "video:read";
+
 /// A caller whose token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -44,6 +48,13 @@ pub struct Caller {
     pub subject: String,
     /// Scopes from `scope` (space-separated) or `scp` (an array).
     pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Whether the token grants `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|granted| granted == scope)
+    }
 }
 
 /// Why a token was refused. The messages say which check failed and never quote the token.

@@ -38,6 +38,8 @@ pub struct Executor {
     /// Only documents within `limits` are ever cached.
     documents: Option<LruCacheStorage>,
     introspection: bool,
+    /// Whether the federation SDL keeps its `@requiresScopes` (only where scopes are checked).
+    scopes_in_sdl: bool,
     limits: DocumentLimits,
     /// Parsing costs about a microsecond a token, so a large document takes milliseconds of
     /// CPU: those are parsed on the blocking pool, a few at a time, so that a stream of them
@@ -49,12 +51,15 @@ pub struct Executor {
 const INLINE_PARSE_BYTES: usize = 4 * 1024;
 
 impl Executor {
-    pub(super) fn new(schema: AppSchema, apq_cache_size: usize, introspection: bool, limits: DocumentLimits) -> Self {
+    pub(super) fn new(schema: AppSchema, options: &super::SchemaOptions) -> Self {
+        let (apq_cache_size, introspection, limits) =
+            (options.apq_cache_size, options.introspection, options.document_limits);
         let documents = (apq_cache_size > 0).then(|| LruCacheStorage::new(apq_cache_size));
         // Half the cores (at least one) may parse large documents; the rest stay free.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let large_parses = tokio::sync::Semaphore::new((cores / 2).max(1));
-        Self { schema, shape: Shape::of_schema(), documents, introspection, limits, large_parses }
+        let scopes_in_sdl = options.scopes_in_sdl;
+        Self { schema, shape: Shape::of_schema(), documents, introspection, scopes_in_sdl, limits, large_parses }
     }
 
     /// The schema's SDL (what `schema.graphql` holds).
@@ -96,11 +101,15 @@ impl Executor {
         };
         let operation_name = request.operation_name.clone();
         let checks = spec::Checks { introspection: self.introspection, policy };
-        if let Err(error) = spec::check(&document, operation_name.as_deref(), &request.variables, checks) {
-            return Response::from_errors(vec![error]);
-        }
+        let selected = match spec::check(&document, operation_name.as_deref(), &request.variables, checks) {
+            Ok(selected) => selected,
+            Err(error) => return Response::from_errors(vec![error]),
+        };
         request.set_parsed_query(document.clone());
         let mut response = self.schema.execute(request).await;
+        if selected.federation_sdl && !self.scopes_in_sdl {
+            spec::strip_requires_scopes(&mut response.data);
+        }
         self.shape.repair(&mut response, &document, operation_name.as_deref());
         if let Some(value) = spec::operation_name(&document, operation_name.as_deref()).and_then(|n| n.parse().ok()) {
             response.http_headers.insert(OPERATION_HEADER, value);

@@ -96,7 +96,10 @@ type SharedLoad<V> = Shared<BoxFuture<'static, Option<V>>>;
 
 /// The upstream as seen by one GraphQL request.
 pub struct Upstream {
-    loader: Option<Arc<DataLoader<UpstreamLoader, HashMapCache>>>,
+    /// The loader, or why this request may not reach Telnyx at all (no credential, or a
+    /// missing scope): every field that needs upstream data then fails with that error and
+    /// nothing is sent, while fields that need none still resolve.
+    loader: Result<Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError>,
     /// Loads in flight, by key type then key. async-graphql's DataLoader caches results but
     /// not loads in flight, so a key asked for again before its first load finished (e.g. the
     /// session of each participant, while the session is still loading) would go upstream
@@ -108,10 +111,10 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Upstream access for one GraphQL request; without a credential every upstream field
-    /// fails `UNAUTHENTICATED` and nothing is sent.
-    pub fn new(client: Client, credential: Option<Credential>, limits: RequestLimits) -> Self {
-        let loader = credential.map(|credential| {
+    /// Upstream access for one GraphQL request with `access`: the credential to call Telnyx
+    /// with, or the error every field needing Telnyx fails with.
+    pub fn new(client: Client, access: Result<Credential, AppError>, limits: RequestLimits) -> Self {
+        let loader = access.map(|credential| {
             let call = Call { credential, deadline: limits.deadline, traceparent: limits.traceparent };
             let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
             // No batching delay: REST has no batch endpoint, and sibling fields register
@@ -122,7 +125,7 @@ impl Upstream {
     }
 
     fn loader(&self) -> Result<&Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError> {
-        self.loader.as_ref().ok_or(AppError::Unauthenticated)
+        self.loader.as_ref().map_err(Clone::clone)
     }
 
     /// Loads `key` through the DataLoader, joining a load of the same key already in flight.

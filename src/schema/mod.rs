@@ -60,6 +60,8 @@ pub struct SchemaOptions {
     pub apq_cache_size: usize,
     /// Bounds on documents, checked before async-graphql parses or validates them.
     pub document_limits: DocumentLimits,
+    /// Whether `_service { sdl }` declares `@requiresScopes` (where the service checks scopes).
+    pub scopes_in_sdl: bool,
 }
 
 impl Default for SchemaOptions {
@@ -72,6 +74,7 @@ impl Default for SchemaOptions {
             introspection: true,
             apq_cache_size: 1000,
             document_limits: DocumentLimits::default(),
+            scopes_in_sdl: false,
         }
     }
 }
@@ -88,7 +91,7 @@ pub fn build(options: SchemaOptions) -> Executor {
     if !options.introspection {
         builder = builder.disable_introspection();
     }
-    Executor::new(builder.finish(), options.apq_cache_size, options.introspection, options.document_limits)
+    Executor::new(builder.finish(), &options)
 }
 
 /// The response header (read and dropped by the HTTP layer) naming the executed operation,
@@ -115,6 +118,7 @@ impl Query {
     }
 
     /// A room participant by id (`GET /room_participants/{id}`); null if there is none.
+    #[graphql(requires_scopes = "video:read")]
     async fn room_participant(
         &self,
         ctx: &Context<'_>,
@@ -125,6 +129,7 @@ impl Query {
     }
 
     /// A room by id (`GET /rooms/{id}`); null if there is none.
+    #[graphql(requires_scopes = "video:read")]
     async fn room(
         &self,
         ctx: &Context<'_>,
@@ -134,7 +139,7 @@ impl Query {
     }
 
     /// Rooms, as a Relay connection over `GET /rooms`.
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
     async fn rooms(
         &self,
         ctx: &Context<'_>,
@@ -152,7 +157,7 @@ impl Query {
     }
 
     /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
     async fn room_sessions(
         &self,
         ctx: &Context<'_>,
@@ -170,7 +175,7 @@ impl Query {
     }
 
     /// Room participants across sessions, as a Relay connection over `GET /room_participants`.
-    #[graphql(complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
     async fn room_participants(
         &self,
         ctx: &Context<'_>,

@@ -62,32 +62,38 @@ impl RoomParticipant {
     }
 
     /// The id of the room session the participant is part of.
+    #[graphql(requires_scopes = "video:read")]
     async fn session_id(&self, ctx: &Context<'_>) -> Result<ID, AppError> {
         Ok(self.session_uuid(ctx).await?.raw)
     }
 
     /// Context given to the participant through the client SDK, e.g. a display name.
+    #[graphql(requires_scopes = "video:read")]
     async fn context(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
         Ok(self.data(ctx).await?.context.clone())
     }
 
     /// When the participant joined the session.
+    #[graphql(requires_scopes = "video:read")]
     async fn joined_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.joined_at.map(DateTime))
     }
 
     /// When the participant was last updated.
+    #[graphql(requires_scopes = "video:read")]
     async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.updated_at.map(DateTime))
     }
 
     /// When the participant left the session; null while still in it.
+    #[graphql(requires_scopes = "video:read")]
     async fn left_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.left_at.map(DateTime))
     }
 
     /// The room session the participant is part of. Its details cost one upstream request per
     /// distinct session per GraphQL request, none if a list already returned it.
+    #[graphql(requires_scopes = "video:read")]
     async fn session(&self, ctx: &Context<'_>) -> Result<RoomSession, AppError> {
         Ok(RoomSession::reference(self.session_uuid(ctx).await?))
     }

@@ -45,53 +45,62 @@ impl Room {
     }
 
     /// The room's name, unique within the Telnyx account.
+    #[graphql(requires_scopes = "video:read")]
     async fn unique_name(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
         Ok(self.data(ctx).await?.unique_name.clone())
     }
 
     /// Maximum participants allowed in the room.
+    #[graphql(requires_scopes = "video:read")]
     async fn max_participants(&self, ctx: &Context<'_>) -> Result<Option<i32>, AppError> {
         Ok(self.data(ctx).await?.max_participants.and_then(|n| i32::try_from(n).ok()))
     }
 
     /// Whether the room's sessions are recorded.
+    #[graphql(requires_scopes = "video:read")]
     async fn enable_recording(&self, ctx: &Context<'_>) -> Result<Option<bool>, AppError> {
         Ok(self.data(ctx).await?.enable_recording)
     }
 
     /// The URL webhooks about this room are sent to.
+    #[graphql(requires_scopes = "video:read")]
     async fn webhook_event_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
         Ok(self.data(ctx).await?.webhook_event_url.clone())
     }
 
     /// The URL webhooks are sent to when the primary one fails.
+    #[graphql(requires_scopes = "video:read")]
     async fn webhook_event_failover_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
         Ok(self.data(ctx).await?.webhook_event_failover_url.clone())
     }
 
     /// Seconds to wait before a webhook times out.
+    #[graphql(requires_scopes = "video:read")]
     async fn webhook_timeout_secs(&self, ctx: &Context<'_>) -> Result<Option<i32>, AppError> {
         Ok(self.data(ctx).await?.webhook_timeout_secs.and_then(|n| i32::try_from(n).ok()))
     }
 
     /// When the room was created.
+    #[graphql(requires_scopes = "video:read")]
     async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.created_at.map(DateTime))
     }
 
     /// When the room was last updated.
+    #[graphql(requires_scopes = "video:read")]
     async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.updated_at.map(DateTime))
     }
 
     /// The session going on in the room now, if any.
+    #[graphql(requires_scopes = "video:read")]
     async fn active_session(&self, ctx: &Context<'_>) -> Result<Option<RoomSession>, AppError> {
         let data = self.data(ctx).await?;
         Ok(data.active_session_id.as_deref().map(|id| RoomSession::reference(EntityId::from_upstream(id))))
     }
 
     /// The room's sessions, as a Relay connection over Telnyx's `GET /rooms/{id}/sessions`.
-    #[graphql(complexity = "super::connection::cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "super::connection::cost(first, last, child_complexity)")]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

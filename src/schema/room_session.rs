@@ -46,39 +46,45 @@ impl RoomSession {
     }
 
     /// The id of the room hosting the session.
+    #[graphql(requires_scopes = "video:read")]
     async fn room_id(&self, ctx: &Context<'_>) -> Result<Option<ID>, AppError> {
         Ok(self.data(ctx).await?.room_id.clone().map(ID))
     }
 
     /// Whether the session is still going on.
+    #[graphql(requires_scopes = "video:read")]
     async fn active(&self, ctx: &Context<'_>) -> Result<Option<bool>, AppError> {
         Ok(self.data(ctx).await?.active)
     }
 
     /// When the session started.
+    #[graphql(requires_scopes = "video:read")]
     async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.created_at.map(DateTime))
     }
 
     /// When the session was last updated.
+    #[graphql(requires_scopes = "video:read")]
     async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.updated_at.map(DateTime))
     }
 
     /// When the session ended; null while it is active.
+    #[graphql(requires_scopes = "video:read")]
     async fn ended_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
         Ok(self.data(ctx).await?.ended_at.map(DateTime))
     }
 
     /// The room hosting the session. Its details cost one upstream request per distinct room
     /// per GraphQL request.
+    #[graphql(requires_scopes = "video:read")]
     async fn room(&self, ctx: &Context<'_>) -> Result<Option<Room>, AppError> {
         let data = self.data(ctx).await?;
         Ok(data.room_id.as_deref().map(|id| Room::reference(EntityId::from_upstream(id))))
     }
 
     /// The session's participants, as a Relay connection over Telnyx's participant list.
-    #[graphql(complexity = "super::connection::cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "super::connection::cost(first, last, child_complexity)")]
     async fn participants(
         &self,
         ctx: &Context<'_>,

@@ -40,14 +40,21 @@ pub struct Checks {
     pub policy: RequestPolicy,
 }
 
+/// What [`check`] learnt about the operation, for after it runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selected {
+    /// It selects `_service` at its root.
+    pub federation_sdl: bool,
+}
+
 /// Checks a parsed request before it runs.
 pub fn check(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
     checks: Checks,
-) -> ServerResult<()> {
-    let Some(operation) = operation(document, operation_name) else { return Ok(()) };
+) -> ServerResult<Selected> {
+    let Some(operation) = operation(document, operation_name) else { return Ok(Selected::default()) };
     if operation.ty == OperationType::Mutation && !checks.policy.mutations {
         let message = "mutations are only accepted over POST";
         return Err(coded(ServerError::new(message, None), "METHOD_NOT_ALLOWED"));
@@ -58,11 +65,12 @@ pub fn check(
         let message = "introspection is disabled on this server";
         return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
     }
-    if !checks.policy.federation_sdl && roots.contains(&"_service") {
+    let federation_sdl = roots.contains(&"_service");
+    if federation_sdl && !checks.policy.federation_sdl {
         let message = "the federation SDL (`_service`) is not served to this caller; see FEDERATION_SDL";
         return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
     }
-    Ok(())
+    Ok(Selected { federation_sdl })
 }
 
 /// Moves the directives of every `__typename` onto an inline fragment around it
@@ -103,6 +111,30 @@ pub fn expose_typename_directives(document: &mut ExecutableDocument) {
     }
     for fragment in document.fragments.values_mut() {
         walk(&mut fragment.node.selection_set.node);
+    }
+}
+
+/// Removes `@requiresScopes` from the federation SDL in `data` (the response of an operation
+/// that selected `_service`). Scopes are declared only where the service checks them
+/// (`AUTH_MODE=jwt`): in `passthrough` mode Telnyx decides, and a gateway must not ask callers
+/// for scopes their Telnyx keys do not carry (Apollo Gateway cannot load a supergraph that
+/// declares them at all). The SDL is the only string such a response holds, so every string is
+/// rewritten, whatever the aliases.
+pub fn strip_requires_scopes(data: &mut Value) {
+    match data {
+        Value::String(sdl) if sdl.contains("@requiresScopes") => {
+            let mut kept = String::with_capacity(sdl.len());
+            let mut rest = sdl.as_str();
+            while let Some(at) = rest.find(" @requiresScopes(") {
+                kept.push_str(&rest[..at]);
+                rest = rest[at..].find(')').map_or("", |end| &rest[at + end + 1..]);
+            }
+            kept.push_str(rest);
+            *sdl = kept.replace(", \"@requiresScopes\"", "");
+        }
+        Value::Object(map) => map.values_mut().for_each(strip_requires_scopes),
+        Value::List(items) => items.iter_mut().for_each(strip_requires_scopes),
+        _ => {}
     }
 }
 
@@ -382,4 +414,18 @@ fn value_at<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Va
         (Value::List(items), PathSegment::Index(index)) => items.get_mut(*index),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripping_requires_scopes_leaves_the_rest_of_the_sdl_as_it_was() {
+        let sdl = "extend schema @link(\n\timport: [\"@key\", \"@requiresScopes\"]\n)\ntype Query {\n\trooms(first: Int): RoomConnection! @requiresScopes(scopes: [[\"video:read\"], [\"a\", \"b\"]])\n\tid: ID!\n}";
+        let mut data = Value::from_json(serde_json::json!({ "s": { "sdl": sdl } })).unwrap();
+        strip_requires_scopes(&mut data);
+        let expected = "extend schema @link(\n\timport: [\"@key\"]\n)\ntype Query {\n\trooms(first: Int): RoomConnection!\n\tid: ID!\n}";
+        assert_eq!(data.into_json().unwrap(), serde_json::json!({ "s": { "sdl": expected } }));
+    }
 }

@@ -266,3 +266,59 @@ async fn scopes_come_from_scope_or_scp() {
     let caller = verifier.verify(&mint(Algorithm::ES256, "ec", &listed)).await.unwrap();
     assert_eq!(caller.scopes, ["video:read"]);
 }
+
+#[tokio::test]
+async fn without_video_read_fields_that_need_telnyx_are_forbidden_and_the_rest_resolve() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let mut unscoped = claims();
+    unscoped["scope"] = json!("profile video:write");
+    let token = format!("Bearer {}", mint(Algorithm::ES256, "ec", &unscoped));
+    let query = "query($id: ID!) { roomSession(id: $id) { id active room { id } } }";
+
+    let body: Value = app.post(query, json!({ "id": ids::MEDIUM_SESSION }), Some(&token)).await.json().await.unwrap();
+    let rooms: Value = app.post("{ rooms { totalCount } }", json!({}), Some(&token)).await.json().await.unwrap();
+
+    assert_eq!(body["data"]["roomSession"]["id"], ids::MEDIUM_SESSION, "{body}");
+    assert_eq!(body["data"]["roomSession"]["active"], Value::Null, "{body}");
+    assert_eq!(rooms["data"], Value::Null, "{rooms}");
+    let errors = [body["errors"].as_array().unwrap().clone(), rooms["errors"].as_array().unwrap().clone()].concat();
+    let mut forbidden: Vec<String> =
+        errors.iter().map(|e| format!("{} {} {}", e["extensions"]["code"], e["path"], e["message"])).collect();
+    forbidden.sort();
+    assert_eq!(
+        forbidden,
+        [
+            r#""FORBIDDEN" ["roomSession","active"] "missing scope `video:read`""#,
+            r#""FORBIDDEN" ["roomSession","room"] "missing scope `video:read`""#,
+            r#""FORBIDDEN" ["rooms"] "missing scope `video:read`""#,
+        ]
+    );
+    assert_eq!(upstream.log.count(), 0);
+}
+
+#[tokio::test]
+async fn in_jwt_mode_the_federation_sdl_declares_the_scope_on_every_field_that_reaches_telnyx() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (_upstream, app) = spawn_jwt(&idp).await;
+    let token = format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims()));
+    let body: Value = app.post("{ _service { sdl } }", json!({}), Some(&token)).await.json().await.unwrap();
+    let sdl = body["data"]["_service"]["sdl"].as_str().unwrap();
+    let scoped = |line: &str| line.contains(r#"@requiresScopes(scopes: [["video:read"]])"#);
+    let lines: Vec<&str> = sdl.lines().map(str::trim).collect();
+    for field in ["uniqueName: String", "active: Boolean", "context: String", "leftAt: DateTime"] {
+        assert!(lines.iter().any(|l| l.starts_with(field) && scoped(l)), "{field} is not scoped");
+    }
+    assert!(lines.iter().filter(|l| l.starts_with("id: ID!")).all(|l| !scoped(l)), "ids need no scope");
+    assert!(lines.iter().any(|l| l.starts_with("): RoomConnection!") && scoped(l)), "rooms is not scoped");
+}
+
+#[tokio::test]
+async fn in_passthrough_mode_the_federation_sdl_declares_no_scopes_since_telnyx_decides() {
+    let (_upstream, app) = crate::helpers::spawn_sample().await;
+    let body = app.query("{ a: _service { sdl } b: _service { s: sdl } }", json!({})).await;
+    for sdl in [&body["data"]["a"]["sdl"], &body["data"]["b"]["s"]] {
+        let sdl = sdl.as_str().unwrap();
+        assert!(sdl.contains("type RoomSession") && !sdl.contains("requiresScopes"), "{sdl}");
+    }
+}
