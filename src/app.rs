@@ -14,6 +14,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::jwks::{KeySet, KeySetConfig};
 use crate::auth::jwt::{Expectations, Verifier};
+use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
 use crate::http::{self, AppState, FederationSdl, GraphiQl, HttpLimits};
@@ -68,8 +69,17 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
             Authenticator::Jwt(Verifier::new(keys, expected))
         }
     };
+    let trusted_documents = match &config.trusted_documents {
+        Some(path) => {
+            let documents = TrustedDocuments::load(path, config.trusted_documents_mode)?;
+            tracing::info!(documents = documents.len(), mode = ?documents.mode, "trusted documents loaded");
+            Some(Arc::new(documents))
+        }
+        None => None,
+    };
     let state = AppState {
         auth: Arc::new(auth),
+        trusted_documents,
         executor: Arc::new(executor),
         client,
         api_key: config.telnyx_api_key.clone(),

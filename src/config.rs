@@ -51,6 +51,16 @@ pub struct Config {
     #[arg(long, env = "JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
     pub jwt_jwks_min_refetch_secs: u64,
 
+    /// A trusted-documents manifest (Apollo's persisted query manifest or Relay's
+    /// `persisted_queries.json`): its documents run by id, without their text being sent.
+    #[arg(long, env = "TRUSTED_DOCUMENTS", value_name = "PATH")]
+    pub trusted_documents: Option<std::path::PathBuf>,
+
+    /// With TRUSTED_DOCUMENTS: `enforce` refuses every other document (and APQ registration);
+    /// `allow` runs them and counts them in `/metrics`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS_MODE", value_enum, default_value_t = crate::auth::trusted_documents::Mode::Allow)]
+    pub trusted_documents_mode: crate::auth::trusted_documents::Mode,
+
     /// Start even though anonymous callers reaching a non-loopback LISTEN_ADDR would use
     /// TELNYX_API_KEY, i.e. read the whole Telnyx account (see `Config::anonymous_exposure`).
     #[arg(long, env = "ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]

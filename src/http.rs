@@ -29,6 +29,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tower_http::services::ServeDir;
 
+use crate::auth::trusted_documents::{sha256_hex, Mode as TrustedMode, TrustedDocuments};
 use crate::auth::{AuthError, Authenticator, READ_SCOPE};
 use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub api_key: Option<SecretString>,
     /// Who may read the federation SDL.
     pub federation_sdl: FederationSdl,
+    /// The trusted-documents manifest (`TRUSTED_DOCUMENTS`), if any.
+    pub trusted_documents: Option<Arc<TrustedDocuments>>,
     /// What browsers get on `GET /graphql`.
     pub graphiql: GraphiQl,
     /// Bounds on each GraphQL request.
@@ -245,8 +248,8 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         let message = "POST bodies must be JSON with `Content-Type: application/json`";
         return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message, media);
     }
-    match serde_json::from_slice::<BatchRequest>(&body) {
-        Ok(batch) => execute(state, &headers, batch, media, true).await,
+    match parse_body(&body) {
+        Ok((batch, ids)) => execute(state, &headers, batch, ids, media, true).await,
         Err(error) => {
             let message = format!("the body is not a GraphQL request: {error}");
             request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
@@ -254,10 +257,45 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
     }
 }
 
+/// A request naming a persisted document by id: GraphQL over HTTP's `documentId` or Relay's
+/// `doc_id`, beside the usual fields.
+#[derive(serde::Deserialize)]
+struct WithDocumentId {
+    #[serde(flatten)]
+    request: async_graphql::Request,
+    #[serde(rename = "documentId", alias = "doc_id")]
+    document_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum BatchWithDocumentIds {
+    Single(Box<WithDocumentId>),
+    Batch(Vec<WithDocumentId>),
+}
+
+/// A POST body as requests and the document id each names, if any. Bodies that cannot name
+/// one take async-graphql's own (faster) path.
+fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<String>>)> {
+    let names_id = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    if !names_id(b"\"documentId\"") && !names_id(b"\"doc_id\"") {
+        return serde_json::from_slice::<BatchRequest>(body).map(|batch| (batch, Vec::new()));
+    }
+    Ok(match serde_json::from_slice::<BatchWithDocumentIds>(body)? {
+        BatchWithDocumentIds::Single(one) => (BatchRequest::Single(one.request), vec![one.document_id]),
+        BatchWithDocumentIds::Batch(many) => {
+            let (requests, ids) = many.into_iter().map(|one| (one.request, one.document_id)).unzip();
+            (BatchRequest::Batch(requests), ids)
+        }
+    })
+}
+
 /// `GET /graphql`: GraphiQL for a browser navigating here, else a query in the URL.
 async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
-    let has_query = query.split('&').any(|p| p.starts_with("query=") || p.starts_with("extensions="));
+    let has_query = query
+        .split('&')
+        .any(|p| ["query=", "extensions=", "documentId=", "doc_id="].iter().any(|key| p.starts_with(key)));
     if !has_query && accepts_html(&headers) {
         match &state.graphiql {
             GraphiQl::Local { page, .. } => return Html(page.to_string()).into_response(),
@@ -273,17 +311,19 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         return csrf_blocked(media);
     }
     match parse_query_string(&query) {
-        Ok(request) => execute(state, &headers, BatchRequest::Single(request), media, false).await,
+        Ok((request, id)) => execute(state, &headers, BatchRequest::Single(request), vec![id], media, false).await,
         Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
     }
 }
 
 /// A GET request's `query`, `operationName`, `variables` and `extensions` (the last two as
-/// JSON), as GraphQL over HTTP names them.
-fn parse_query_string(query: &str) -> Result<async_graphql::Request, String> {
+/// JSON), as GraphQL over HTTP names them, and the persisted document it names, if any.
+fn parse_query_string(query: &str) -> Result<(async_graphql::Request, Option<String>), String> {
     let mut request = async_graphql::Request::new("");
+    let mut document_id = None;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
+            "documentId" | "doc_id" => document_id = Some(value.into_owned()),
             "query" => request.query = value.into_owned(),
             "operationName" => request.operation_name = Some(value.into_owned()).filter(|name| !name.is_empty()),
             "variables" => {
@@ -298,18 +338,36 @@ fn parse_query_string(query: &str) -> Result<async_graphql::Request, String> {
             _ => {}
         }
     }
-    Ok(request)
+    Ok((request, document_id))
 }
 
-/// Runs a request; `post` is false for GET, where mutations are refused (405).
-async fn execute(state: AppState, headers: &HeaderMap, batch: BatchRequest, media: Media, post: bool) -> Response {
-    let requests: &[async_graphql::Request] = match &batch {
-        BatchRequest::Single(request) => std::slice::from_ref(request),
-        BatchRequest::Batch(requests) => requests,
+/// Runs a request; `ids` are the persisted documents its operations name (none, or one per
+/// operation); `post` is false for GET, where mutations are refused (405).
+async fn execute(
+    state: AppState,
+    headers: &HeaderMap,
+    mut batch: BatchRequest,
+    ids: Vec<Option<String>>,
+    media: Media,
+    post: bool,
+) -> Response {
+    let count = match &batch {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(requests) => requests.len(),
     };
-    if requests.len() > state.limits.max_batch_size {
+    if count > state.limits.max_batch_size {
         let message = format!("a batch may hold at most {} operations", state.limits.max_batch_size);
         return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", &message, media);
+    }
+    let requests: &mut [async_graphql::Request] = match &mut batch {
+        BatchRequest::Single(request) => std::slice::from_mut(request),
+        BatchRequest::Batch(requests) => requests,
+    };
+    for (index, request) in requests.iter_mut().enumerate() {
+        let id = ids.get(index).cloned().flatten();
+        if let Err((code, message)) = admit(state.trusted_documents.as_deref(), request, id) {
+            return request_error(StatusCode::BAD_REQUEST, code, &message, media);
+        }
     }
     if requests.is_empty()
         || requests.iter().any(|r| r.query.is_empty() && !r.extensions.contains_key("persistedQuery"))
@@ -376,6 +434,57 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
     match response.errors.first()?.extensions.as_ref()?.get("code")? {
         async_graphql::Value::String(code) => Some(code),
         _ => None,
+    }
+}
+
+/// Resolves the persisted document a request names (by `documentId`/`doc_id`, or by APQ
+/// hash when the manifest has it) and applies the trusted-documents mode: in `enforce`, a
+/// document not in the manifest is refused, so APQ cannot register new ones either; in
+/// `allow`, it runs and is counted.
+fn admit(
+    trusted: Option<&TrustedDocuments>,
+    request: &mut async_graphql::Request,
+    id: Option<String>,
+) -> Result<(), (&'static str, String)> {
+    let Some(trusted) = trusted else {
+        return match id {
+            Some(_) => Err(("BAD_REQUEST", "persisted documents are not enabled on this server".into())),
+            None => Ok(()),
+        };
+    };
+    if let Some(id) = id {
+        let Some(document) = trusted.by_id(&id) else {
+            return Err(("PERSISTED_QUERY_NOT_FOUND", "no persisted document has this id".into()));
+        };
+        request.query = document.to_string();
+        return Ok(());
+    }
+    let apq_hash = match request.extensions.get("persistedQuery") {
+        Some(async_graphql::Value::Object(fields)) => match fields.get("sha256Hash") {
+            Some(async_graphql::Value::String(hash)) => Some(hash.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if request.query.is_empty() {
+        if let Some(document) = apq_hash.as_deref().and_then(|hash| trusted.by_hash(hash)) {
+            request.query = document.to_string();
+            return Ok(());
+        }
+    }
+    let listed = !request.query.is_empty() && trusted.by_hash(&sha256_hex(&request.query)).is_some();
+    match (listed, trusted.mode) {
+        (true, _) => Ok(()),
+        (false, TrustedMode::Enforce) => {
+            metrics::counter!("graphql_untrusted_documents_total", "outcome" => "refused").increment(1);
+            Err(("PERSISTED_QUERY_NOT_IN_LIST", "only the trusted documents of this deployment run here".into()))
+        }
+        (false, TrustedMode::Allow) => {
+            if !request.query.is_empty() {
+                metrics::counter!("graphql_untrusted_documents_total", "outcome" => "allowed").increment(1);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod jwks;
 pub mod jwt;
+pub mod trusted_documents;
 
 /// How callers are identified (`AUTH_MODE`).
 pub enum Authenticator {

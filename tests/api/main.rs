@@ -17,3 +17,4 @@ mod process;
 mod protocol;
 mod requests;
 mod schema;
+mod trusted;
