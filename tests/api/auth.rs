@@ -322,3 +322,53 @@ async fn in_passthrough_mode_the_federation_sdl_declares_no_scopes_since_telnyx_
         assert!(sdl.contains("type RoomSession") && !sdl.contains("requiresScopes"), "{sdl}");
     }
 }
+
+#[tokio::test]
+async fn neither_the_token_nor_the_server_key_reaches_logs_errors_or_metrics() {
+    // Arrange: the real binary at RUST_LOG=trace in jwt mode, in front of the sample upstream.
+    const SERVER_KEY: &str = SAMPLE_API_KEY;
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let base_url = upstream.base_url();
+    let env = [
+        ("RUST_LOG", "trace"),
+        ("LOG_FORMAT", "json"),
+        ("AUTH_MODE", "jwt"),
+        ("JWT_JWKS_URL", idp.url.as_str()),
+        ("JWT_ISSUER", ISSUER),
+        ("JWT_AUDIENCE", AUDIENCE),
+        ("TELNYX_API_KEY", SERVER_KEY),
+        ("TELNYX_API_BASE_URL", base_url.as_str()),
+    ];
+    let service = crate::process::Service::start("jwt-logs", &[], &env);
+    service.until_healthy().await;
+    let good = mint(Algorithm::ES256, "ec", &claims());
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 3600);
+    let bad = mint(Algorithm::ES256, "ec", &expired);
+    let http = reqwest::Client::new();
+    let query = json!({ "query": "query($id: ID!) { roomSession(id: $id) { active } }", "variables": { "id": ids::MEDIUM_SESSION } });
+
+    // Act
+    let mut bodies = Vec::new();
+    for token in [&good, &bad] {
+        let response = http.post(service.url("/graphql")).bearer_auth(token).json(&query).send().await.unwrap();
+        bodies.push(response.text().await.unwrap());
+    }
+    let metrics = http.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (stdout, stderr) = service.output();
+
+    // Assert: the good token was served, the expired one refused, and no secret leaked.
+    assert!(bodies[0].contains("\"active\""), "{}", bodies[0]);
+    assert!(bodies[1].contains("UNAUTHENTICATED"), "{}", bodies[1]);
+    assert!(stdout.lines().count() > 3, "trace logging produced output");
+    let signature = |token: &str| token.rsplit('.').next().unwrap().to_owned();
+    for secret in [good.clone(), bad.clone(), signature(&good), signature(&bad), SERVER_KEY.to_owned()] {
+        for (what, text) in
+            [("stdout", &stdout), ("stderr", &stderr), ("metrics", &metrics), ("bodies", &bodies.concat())]
+        {
+            assert!(!text.contains(&secret), "a secret reached {what}");
+        }
+    }
+}
