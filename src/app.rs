@@ -14,13 +14,15 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::jwks::{KeySet, KeySetConfig};
 use crate::auth::jwt::{Expectations, Verifier};
+use crate::auth::rate_limit::{Decision, Limiter, Shared};
+use crate::auth::sha256_hex;
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
 use crate::http::{self, AppState, FederationSdl, GraphiQl, HttpLimits};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
-use crate::telnyx::{Client, ClientConfig};
+use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
 
 /// The service, ready to serve.
 pub struct App {
@@ -31,7 +33,8 @@ pub struct App {
 
 /// Builds the service for `config` (which [`Config::startup_refusal`] has accepted).
 pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
-    let client = Client::new(&ClientConfig {
+    let shared_limits = config.redis_url.as_ref().map(Shared::new).transpose()?;
+    let mut client = Client::new(&ClientConfig {
         base_url: config.telnyx_api_base_url.clone(),
         connect_timeout: config.upstream_connect_timeout(),
         timeout: config.upstream_timeout(),
@@ -40,6 +43,12 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         retry_base: Duration::from_millis(config.upstream_retry_base_ms),
         max_in_flight: config.upstream_max_in_flight as usize,
     })?;
+    if let Some(rate) = config.upstream_rate_limit {
+        client =
+            client.with_throttle(Arc::new(UpstreamThrottle(Limiter::new("upstream", rate, shared_limits.clone()))));
+    }
+    let caller_limit =
+        config.caller_rate_limit.map(|rate| Arc::new(Limiter::new("caller", rate, shared_limits.clone())));
     let executor = schema::build(SchemaOptions {
         max_first_last: config.max_first_last,
         max_depth: config.max_depth,
@@ -79,6 +88,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
     };
     let state = AppState {
         auth: Arc::new(auth),
+        caller_limit,
         trusted_documents,
         executor: Arc::new(executor),
         client,
@@ -107,6 +117,19 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     Ok(App { router, ready, grace: config.shutdown_grace() })
+}
+
+/// The upstream rate limit, keyed by a hash of the credential (never the credential itself).
+struct UpstreamThrottle(Limiter);
+
+#[async_trait::async_trait]
+impl Throttle for UpstreamThrottle {
+    async fn wait_time(&self, credential: &Credential) -> Option<Duration> {
+        match self.0.check(&sha256_hex(credential.header_value().as_bytes())).await {
+            Decision::Allow => None,
+            Decision::Wait(wait) => Some(wait),
+        }
+    }
 }
 
 impl App {
@@ -159,7 +182,8 @@ pub async fn serve(
         ready.store(false, Ordering::Relaxed);
         let _ = begun.send(true);
     };
-    let server = axum::serve(listener, app.router).with_graceful_shutdown(signal).into_future();
+    let router = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
     let grace_over = async move {
         let _ = begun_rx.wait_for(|begun| *begun).await;
         tokio::time::sleep(app.grace).await;

@@ -51,6 +51,22 @@ pub struct Config {
     #[arg(long, env = "JWT_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
     pub jwt_jwks_min_refetch_secs: u64,
 
+    /// Requests each caller may make, e.g. `600/min` or `600/min,burst=50`; off when unset.
+    /// The caller is the JWT `sub`, else a hash of the forwarded credential, else the client
+    /// address. Over it: HTTP 429 with `Retry-After`, nothing sent upstream.
+    #[arg(long, env = "CALLER_RATE_LIMIT", value_name = "RATE")]
+    pub caller_rate_limit: Option<crate::auth::rate_limit::Rate>,
+
+    /// Requests to Telnyx per key, e.g. `20/s`, for the whole deployment when REDIS_URL is set
+    /// (else for this process); off when unset. Requests wait within their deadline, then fail
+    /// RATE_LIMITED.
+    #[arg(long, env = "UPSTREAM_RATE_LIMIT", value_name = "RATE")]
+    pub upstream_rate_limit: Option<crate::auth::rate_limit::Rate>,
+
+    /// Redis that replicas share the rate limits through, e.g. `redis://10.0.0.5:6379`.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub redis_url: Option<SecretString>,
+
     /// A trusted-documents manifest (Apollo's persisted query manifest or Relay's
     /// `persisted_queries.json`): its documents run by id, without their text being sent.
     #[arg(long, env = "TRUSTED_DOCUMENTS", value_name = "PATH")]

@@ -67,6 +67,7 @@ impl AppError {
                 _ => "UPSTREAM_ERROR",
             },
             Self::Upstream(UpstreamError::Timeout) => "UPSTREAM_TIMEOUT",
+            Self::Upstream(UpstreamError::Throttled { .. }) => "RATE_LIMITED",
             Self::Upstream(UpstreamError::Unreachable | UpstreamError::InvalidBody) => "UPSTREAM_ERROR",
         }
     }
@@ -87,6 +88,9 @@ impl AppError {
                     None => what.to_owned(),
                 }
             }
+            Self::Upstream(UpstreamError::Throttled { .. }) => {
+                "the deployment's rate of Telnyx requests (UPSTREAM_RATE_LIMIT) is used up; retry later".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -102,6 +106,9 @@ impl From<AppError> for async_graphql::Error {
             }
             let upstream = serde_json::json!({ "status": status, "errors": errors });
             extensions.set("upstream", async_graphql::Value::from_json(upstream).unwrap_or_default());
+        }
+        if let AppError::Upstream(UpstreamError::Throttled { retry_after }) = &error {
+            extensions.set("retryAfter", *retry_after);
         }
         async_graphql::Error { message: error.message(), source: None, extensions: Some(extensions) }
     }
@@ -195,6 +202,7 @@ mod tests {
             (AppError::Upstream(UpstreamError::Timeout), "UPSTREAM_TIMEOUT"),
             (AppError::Upstream(UpstreamError::Unreachable), "UPSTREAM_ERROR"),
             (AppError::Upstream(UpstreamError::InvalidBody), "UPSTREAM_ERROR"),
+            (AppError::Upstream(UpstreamError::Throttled { retry_after: 3 }), "RATE_LIMITED"),
         ];
         for (error, code) in table {
             assert_eq!(error.code(), code, "{error:?}");

@@ -18,19 +18,22 @@ use std::time::Duration;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
 use serde_json::json;
+use std::net::SocketAddr;
 use tower_http::services::ServeDir;
 
-use crate::auth::trusted_documents::{sha256_hex, Mode as TrustedMode, TrustedDocuments};
-use crate::auth::{AuthError, Authenticator, READ_SCOPE};
+use crate::auth::rate_limit::{Decision, Limiter};
+use crate::auth::trusted_documents::{Mode as TrustedMode, TrustedDocuments};
+use crate::auth::{sha256_hex, AuthError, Authenticator, READ_SCOPE};
 use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
@@ -40,6 +43,8 @@ use crate::telnyx::{Client, Credential};
 pub struct AppState {
     /// Who the caller is (`AUTH_MODE`).
     pub auth: Arc<Authenticator>,
+    /// `CALLER_RATE_LIMIT`, if set.
+    pub caller_limit: Option<Arc<Limiter>>,
     /// Runs GraphQL requests.
     pub executor: Arc<Executor>,
     /// The pooled upstream client.
@@ -232,12 +237,28 @@ fn unauthenticated(error: &AuthError, media: Media) -> Response {
     response
 }
 
+/// Over `CALLER_RATE_LIMIT`: 429 with `Retry-After` (whole seconds, rounded up) and the same
+/// in `extensions.retryAfter`, before anything runs.
+fn rate_limited(wait: Duration, media: Media) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    metrics::counter!("graphql_operations_total", "operation" => "", "code" => "RATE_LIMITED").increment(1);
+    let body = json!({ "errors": [{
+        "message": format!("too many requests from this caller (CALLER_RATE_LIMIT); retry in {seconds} s"),
+        "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
+    }] });
+    let headers = [(header::CONTENT_TYPE, media.content_type()), (header::RETRY_AFTER, HeaderValue::from(seconds))];
+    (StatusCode::TOO_MANY_REQUESTS, headers, body.to_string()).into_response()
+}
+
 fn not_acceptable() -> Response {
     let message = "accept application/graphql-response+json or application/json";
     request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The client's address, when the server was started with it (not when driven in-process).
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
@@ -249,7 +270,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message, media);
     }
     match parse_body(&body) {
-        Ok((batch, ids)) => execute(state, &headers, batch, ids, media, true).await,
+        Ok((batch, ids)) => execute(state, peer, &headers, batch, ids, media, true).await,
         Err(error) => {
             let message = format!("the body is not a GraphQL request: {error}");
             request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
@@ -291,7 +312,12 @@ fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<Strin
 }
 
 /// `GET /graphql`: GraphiQL for a browser navigating here, else a query in the URL.
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn graphql_get(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let query = query.unwrap_or_default();
     let has_query = query
         .split('&')
@@ -311,7 +337,9 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         return csrf_blocked(media);
     }
     match parse_query_string(&query) {
-        Ok((request, id)) => execute(state, &headers, BatchRequest::Single(request), vec![id], media, false).await,
+        Ok((request, id)) => {
+            execute(state, peer, &headers, BatchRequest::Single(request), vec![id], media, false).await
+        }
         Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
     }
 }
@@ -343,8 +371,10 @@ fn parse_query_string(query: &str) -> Result<(async_graphql::Request, Option<Str
 
 /// Runs a request; `ids` are the persisted documents its operations name (none, or one per
 /// operation); `post` is false for GET, where mutations are refused (405).
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     state: AppState,
+    peer: Peer,
     headers: &HeaderMap,
     mut batch: BatchRequest,
     ids: Vec<Option<String>>,
@@ -379,6 +409,19 @@ async fn execute(
         Ok(caller) => caller,
         Err(error) => return unauthenticated(&error, media),
     };
+    if let Some(limiter) = &state.caller_limit {
+        let key = match (&caller, authorization) {
+            (Some(caller), _) => format!("sub:{}", caller.subject),
+            // A hash, so the limiter never holds a credential.
+            (None, Some(authorization)) => format!("key:{}", sha256_hex(authorization)),
+            (None, None) => {
+                format!("ip:{}", peer.map_or_else(String::new, |Extension(ConnectInfo(addr))| addr.ip().to_string()))
+            }
+        };
+        if let Decision::Wait(wait) = limiter.check(&key).await {
+            return rate_limited(wait, media);
+        }
+    }
     let limits = RequestLimits {
         deadline: tokio::time::Instant::now() + state.limits.deadline,
         max_upstream_requests: state.limits.max_upstream_requests,

@@ -8,6 +8,7 @@
 
 pub mod jwks;
 pub mod jwt;
+pub mod rate_limit;
 pub mod trusted_documents;
 
 /// How callers are identified (`AUTH_MODE`).
@@ -125,6 +126,13 @@ impl AuthError {
             other => format!("Bearer error=\"invalid_token\", error_description=\"{other}\""),
         }
     }
+}
+
+/// The lowercase hex SHA-256 of `text`: how documents are known by hash (as APQ keys them),
+/// and how credentials are keyed for rate limits without being kept.
+pub fn sha256_hex(text: impl AsRef<[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(text.as_ref()))
 }
 
 /// The bearer token of an `Authorization` header value, if it is one.

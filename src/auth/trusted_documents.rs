@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 /// What happens to a document that is not in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -65,7 +63,7 @@ impl TrustedDocuments {
         let mut documents = Self { by_id: HashMap::new(), by_hash: HashMap::new(), mode };
         for (id, body) in pairs {
             let body: Arc<str> = body.into();
-            documents.by_hash.insert(sha256_hex(&body), body.clone());
+            documents.by_hash.insert(sha256_hex(body.as_bytes()), body.clone());
             documents.by_id.insert(id, body);
         }
         Ok(documents)
@@ -95,10 +93,7 @@ impl TrustedDocuments {
     }
 }
 
-/// The lowercase hex SHA-256 of `text`, as APQ and the executor's document cache key it.
-pub fn sha256_hex(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
-}
+use super::sha256_hex;
 
 #[cfg(test)]
 mod tests {

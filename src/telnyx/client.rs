@@ -59,10 +59,20 @@ pub struct ListPage<T> {
     pub total: Option<u64>,
 }
 
+/// A bound on the rate of requests to Telnyx per credential, kept outside this module (for
+/// the whole deployment, or for this process): it answers how long a request with
+/// `credential` must wait before it may be sent, if at all.
+#[async_trait::async_trait]
+pub trait Throttle: Send + Sync {
+    /// `None` if a request may go now (and counts it), else the wait.
+    async fn wait_time(&self, credential: &Credential) -> Option<Duration>;
+}
+
 /// A Telnyx API client; cheap to clone (the connection pool and in-flight bound are shared).
 #[derive(Clone)]
 pub struct Client {
     transport: Arc<dyn Transport>,
+    throttle: Option<Arc<dyn Throttle>>,
     base_url: String,
     backoff: ExponentialBuilder,
     /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
@@ -84,10 +94,30 @@ impl Client {
             .with_max_times(config.max_attempts.saturating_sub(1) as usize);
         Self {
             transport,
+            throttle: None,
             base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
             backoff,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
         }
+    }
+
+    /// The same client, sending only as fast as `throttle` allows.
+    pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// Waits until the throttle lets a request with the call's credential go, if that is
+    /// before the deadline; otherwise fails at once (`Throttled`), sending nothing.
+    async fn throttled(&self, call: &Call) -> Result<(), UpstreamError> {
+        let Some(throttle) = &self.throttle else { return Ok(()) };
+        while let Some(wait) = throttle.wait_time(&call.credential).await {
+            if Instant::now() + wait >= call.deadline {
+                return Err(UpstreamError::Throttled { retry_after: wait.as_secs_f64().ceil() as u64 });
+            }
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
     }
 
     /// Fetches one page of `endpoint`.
@@ -145,6 +175,7 @@ impl Client {
         route: &'static str,
         url: &str,
     ) -> Result<T, UpstreamError> {
+        self.throttled(call).await?;
         let _permit = timeout_at(call.deadline, self.in_flight.acquire())
             .await
             .map_err(|_| UpstreamError::Timeout)?
@@ -161,6 +192,7 @@ impl Client {
             Err(UpstreamError::Timeout) => "timeout".to_owned(),
             Err(UpstreamError::Unreachable) => "unreachable".to_owned(),
             Err(UpstreamError::InvalidBody) => "invalid_body".to_owned(),
+            Err(UpstreamError::Throttled { .. }) => "throttled".to_owned(),
         };
         metrics::counter!("upstream_requests_total", "endpoint" => route, "status" => status).increment(1);
         if let Err(error) = &result {

@@ -35,6 +35,13 @@ pub enum UpstreamError {
     /// A success status with a body we could not read.
     #[error("Telnyx sent a response that could not be read")]
     InvalidBody,
+    /// The deployment's own rate of Telnyx requests is used up for longer than the call's
+    /// deadline allows waiting; nothing was sent.
+    #[error("the deployment's rate of Telnyx requests is used up")]
+    Throttled {
+        /// Seconds until a request may go.
+        retry_after: u64,
+    },
 }
 
 impl UpstreamError {
@@ -44,7 +51,8 @@ impl UpstreamError {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             Self::Timeout | Self::Unreachable => true,
-            Self::InvalidBody => false,
+            // The throttle already waited as long as the deadline allows.
+            Self::InvalidBody | Self::Throttled { .. } => false,
         }
     }
 }

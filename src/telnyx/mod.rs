@@ -12,7 +12,7 @@ mod error;
 mod transport;
 pub mod wire;
 
-pub use client::{Call, Client, ClientConfig, ListPage};
+pub use client::{Call, Client, ClientConfig, ListPage, Throttle};
 pub use credential::Credential;
 pub use endpoint::{
     DateRange, Identified, ItemEndpoint, ListEndpoint, ParticipantById, ParticipantFilter, Participants, RoomById,

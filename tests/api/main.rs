@@ -15,6 +15,7 @@ mod operations;
 mod pagination;
 mod process;
 mod protocol;
+mod rate_limits;
 mod requests;
 mod schema;
 mod trusted;
