@@ -7,9 +7,21 @@
 //!
 //! In `passthrough` mode a request without `Authorization` spends the server's own Telnyx key,
 //! so it runs only if a browser could not have sent it cross-site without a CORS preflight (see
-//! [`csrf_safe`]). In `jwt` mode every request needs a valid token (401 otherwise, before
+//! [`admission`]). In `jwt` mode every request needs a valid token (401 otherwise, before
 //! anything else runs) and Telnyx always gets the server's key.
+//!
+//! # Layout
+//! - this module: the routes, the shared state, and running a request;
+//! - `media`: response media types (GraphQL over HTTP) and request-level errors;
+//! - `admission`: what a request must pass before it runs (CSRF, caller, rate limit, trusted
+//!   documents, who may read the federation SDL);
+//! - `trace`: trace context for upstream calls, and the one log line per request.
 
+mod admission;
+mod media;
+mod trace;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,25 +30,28 @@ use std::time::Duration;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
-use serde_json::json;
-use std::net::SocketAddr;
 use tower_http::services::ServeDir;
 
 use crate::auth::rate_limit::{Decision, Limiter};
-use crate::auth::trusted_documents::{Mode as TrustedMode, TrustedDocuments};
-use crate::auth::{sha256_hex, AuthError, Authenticator, READ_SCOPE};
+use crate::auth::trusted_documents::TrustedDocuments;
+use crate::auth::{sha256_hex, Authenticator, READ_SCOPE};
 use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
+
+pub use admission::FederationSdl;
+use admission::{admit, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
+use media::{not_acceptable, request_error, Media};
+use trace::child_traceparent;
+pub use trace::log_request;
 
 /// What every request handler shares.
 #[derive(Clone)]
@@ -74,30 +89,6 @@ pub struct HttpLimits {
     pub max_upstream_requests: usize,
     /// Operations in one batch.
     pub max_batch_size: usize,
-}
-
-/// Who may read `{ _service { sdl } }`.
-#[derive(Clone)]
-pub struct FederationSdl {
-    /// Every caller.
-    pub everyone: bool,
-    /// Callers sending this in [`FederationSdl::TOKEN_HEADER`].
-    pub token: Option<SecretString>,
-}
-
-impl FederationSdl {
-    /// The header a gateway sends the token in.
-    pub const TOKEN_HEADER: &'static str = "x-federation-sdl-token";
-
-    fn allows(&self, headers: &HeaderMap) -> bool {
-        use secrecy::ExposeSecret;
-        use sha2::{Digest, Sha256};
-        self.everyone
-            || self.token.as_ref().zip(headers.get(Self::TOKEN_HEADER)).is_some_and(|(token, sent)| {
-                // Digests of equal length, so the comparison's time says nothing of the token.
-                Sha256::digest(token.expose_secret().as_bytes()) == Sha256::digest(sent.as_bytes())
-            })
-    }
 }
 
 /// How GraphiQL is served.
@@ -150,109 +141,6 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     }
-}
-
-/// The response media types of the GraphQL-over-HTTP spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Media {
-    GraphQlResponse,
-    Json,
-}
-
-impl Media {
-    const GRAPHQL_RESPONSE: &'static str = "application/graphql-response+json";
-
-    /// Picks the response type from `Accept`; `None` if the client accepts neither.
-    fn negotiate(headers: &HeaderMap) -> Option<Self> {
-        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-            return Some(Self::Json);
-        };
-        let ranges: Vec<&str> = accept
-            .split(',')
-            .filter(|range| !range.split(';').skip(1).any(|p| p.trim().replace(' ', "") == "q=0"))
-            .map(|range| range.split(';').next().unwrap_or("").trim())
-            .collect();
-        let accepts = |wanted: &str| ranges.iter().any(|r| r.eq_ignore_ascii_case(wanted));
-        if accepts(Self::GRAPHQL_RESPONSE) {
-            Some(Self::GraphQlResponse)
-        } else if accepts("application/json") || accepts("application/*") || accepts("*/*") {
-            Some(Self::Json)
-        } else {
-            None
-        }
-    }
-
-    fn content_type(self) -> HeaderValue {
-        HeaderValue::from_static(match self {
-            Self::GraphQlResponse => "application/graphql-response+json; charset=utf-8",
-            Self::Json => "application/json; charset=utf-8",
-        })
-    }
-}
-
-/// An error answered before any GraphQL execution.
-fn request_error(status: StatusCode, code: &str, message: &str, media: Media) -> Response {
-    metrics::counter!("graphql_operations_total", "operation" => "", "code" => code.to_owned()).increment(1);
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
-}
-
-/// Headers that a browser sends cross-site only after a CORS preflight; any one of them, with
-/// a value, shows the request was not forged (Apollo's and GraphQL Yoga's names).
-const PREFLIGHT_HEADERS: [&str; 3] = ["apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
-
-/// Whether a request could not have been sent by another site's page without the browser
-/// asking us first (a CORS preflight, which only allowed origins pass): it carries
-/// `Authorization`, a non-empty preflight header, or a `Content-Type` that HTML forms and
-/// simple `fetch` calls cannot send. Apollo Server's `csrfPrevention` uses the same rule.
-fn csrf_safe(headers: &HeaderMap) -> bool {
-    if headers.contains_key(header::AUTHORIZATION)
-        || PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
-    {
-        return true;
-    }
-    let Some(content_type) = headers.get(header::CONTENT_TYPE) else { return false };
-    let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    !matches!(essence.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
-}
-
-fn csrf_blocked(media: Media) -> Response {
-    let message = "blocked as a possible cross-site request forgery: send `Content-Type: application/json`, \
-                   `Authorization`, or a non-empty `apollo-require-preflight`, `x-apollo-operation-name` or \
-                   `graphql-preflight` header";
-    request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, media)
-}
-
-/// A request whose caller could not be identified: 401 (503 if the keys are unavailable)
-/// with the RFC 6750 challenge, before anything runs.
-fn unauthenticated(error: &AuthError, media: Media) -> Response {
-    let (status, code) = match error.status() {
-        503 => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-        _ => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-    };
-    let mut response = request_error(status, code, &error.to_string(), media);
-    if let Ok(challenge) = HeaderValue::from_str(&error.challenge()) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
-    }
-    response
-}
-
-/// Over `CALLER_RATE_LIMIT`: 429 with `Retry-After` (whole seconds, rounded up) and the same
-/// in `extensions.retryAfter`, before anything runs.
-fn rate_limited(wait: Duration, media: Media) -> Response {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    metrics::counter!("graphql_operations_total", "operation" => "", "code" => "RATE_LIMITED").increment(1);
-    let body = json!({ "errors": [{
-        "message": format!("too many requests from this caller (CALLER_RATE_LIMIT); retry in {seconds} s"),
-        "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
-    }] });
-    let headers = [(header::CONTENT_TYPE, media.content_type()), (header::RETRY_AFTER, HeaderValue::from(seconds))];
-    (StatusCode::TOO_MANY_REQUESTS, headers, body.to_string()).into_response()
-}
-
-fn not_acceptable() -> Response {
-    let message = "accept application/graphql-response+json or application/json";
-    request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)
 }
 
 /// The client's address, when the server was started with it (not when driven in-process).
@@ -480,57 +368,6 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
     }
 }
 
-/// Resolves the persisted document a request names (by `documentId`/`doc_id`, or by APQ
-/// hash when the manifest has it) and applies the trusted-documents mode: in `enforce`, a
-/// document not in the manifest is refused, so APQ cannot register new ones either; in
-/// `allow`, it runs and is counted.
-fn admit(
-    trusted: Option<&TrustedDocuments>,
-    request: &mut async_graphql::Request,
-    id: Option<String>,
-) -> Result<(), (&'static str, String)> {
-    let Some(trusted) = trusted else {
-        return match id {
-            Some(_) => Err(("BAD_REQUEST", "persisted documents are not enabled on this server".into())),
-            None => Ok(()),
-        };
-    };
-    if let Some(id) = id {
-        let Some(document) = trusted.by_id(&id) else {
-            return Err(("PERSISTED_QUERY_NOT_FOUND", "no persisted document has this id".into()));
-        };
-        request.query = document.to_string();
-        return Ok(());
-    }
-    let apq_hash = match request.extensions.get("persistedQuery") {
-        Some(async_graphql::Value::Object(fields)) => match fields.get("sha256Hash") {
-            Some(async_graphql::Value::String(hash)) => Some(hash.clone()),
-            _ => None,
-        },
-        _ => None,
-    };
-    if request.query.is_empty() {
-        if let Some(document) = apq_hash.as_deref().and_then(|hash| trusted.by_hash(hash)) {
-            request.query = document.to_string();
-            return Ok(());
-        }
-    }
-    let listed = !request.query.is_empty() && trusted.by_hash(&sha256_hex(&request.query)).is_some();
-    match (listed, trusted.mode) {
-        (true, _) => Ok(()),
-        (false, TrustedMode::Enforce) => {
-            metrics::counter!("graphql_untrusted_documents_total", "outcome" => "refused").increment(1);
-            Err(("PERSISTED_QUERY_NOT_IN_LIST", "only the trusted documents of this deployment run here".into()))
-        }
-        (false, TrustedMode::Allow) => {
-            if !request.query.is_empty() {
-                metrics::counter!("graphql_untrusted_documents_total", "outcome" => "allowed").increment(1);
-            }
-            Ok(())
-        }
-    }
-}
-
 /// A request that failed before execution (parse or validation): no `data` at all, and the
 /// errors have no `path`. A field error that nulls the whole result still has a path.
 fn is_request_error(response: &async_graphql::Response) -> bool {
@@ -577,123 +414,9 @@ fn credential(headers: &HeaderMap, api_key: Option<&SecretString>) -> Option<Cre
     }
 }
 
-/// A W3C `traceparent` for our upstream calls: the caller's trace with a new span id, or a
-/// new trace when the caller sent none (or an invalid one).
-fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
-    let parent = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
-        let parts: Vec<&str> = v.trim().split('-').collect();
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        match parts.as_slice() {
-            [version, trace, span, flags]
-                if hex(version, 2)
-                    && *version != "ff"
-                    && hex(trace, 32)
-                    && hex(span, 16)
-                    && hex(flags, 2)
-                    && trace.bytes().any(|b| b != b'0') =>
-            {
-                Some((trace.to_ascii_lowercase(), flags.to_ascii_lowercase()))
-            }
-            _ => None,
-        }
-    });
-    let (trace, flags) = parent.unwrap_or_else(|| (format!("{:032x}", rand::random::<u128>().max(1)), "01".to_owned()));
-    let span = format!("{:016x}", rand::random::<u64>().max(1));
-    HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")).expect("hex is a valid header value")
-}
-
-/// One log line per request, with its request id (set by the request-id layer outside).
-pub async fn log_request(request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
-    tracing::info!(
-        request_id,
-        %method,
-        path,
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn accept(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    #[test]
-    fn accept_negotiation_follows_graphql_over_http() {
-        assert_eq!(Media::negotiate(&HeaderMap::new()), Some(Media::Json));
-        assert_eq!(Media::negotiate(&accept("application/graphql-response+json")), Some(Media::GraphQlResponse));
-        assert_eq!(
-            Media::negotiate(&accept("application/json, application/graphql-response+json;q=0.9")),
-            Some(Media::GraphQlResponse)
-        );
-        assert_eq!(Media::negotiate(&accept("application/json")), Some(Media::Json));
-        assert_eq!(Media::negotiate(&accept("*/*")), Some(Media::Json));
-        assert_eq!(
-            Media::negotiate(&accept("application/graphql-response+json;q=0, application/json")),
-            Some(Media::Json)
-        );
-        assert_eq!(Media::negotiate(&accept("text/plain")), None);
-    }
-
-    #[test]
-    fn traceparent_continues_the_callers_trace_with_a_new_span() {
-        let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
-        let child = child_traceparent(Some(&incoming));
-        let child = child.to_str().unwrap();
-        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-        assert!(child.ends_with("-01"));
-        assert_ne!(child, incoming.to_str().unwrap());
-    }
-
-    #[test]
-    fn an_invalid_traceparent_starts_a_new_trace() {
-        for bad in [
-            "garbage",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        ] {
-            let child = child_traceparent(Some(&HeaderValue::from_static(bad)));
-            let parts: Vec<&str> = child.to_str().unwrap().split('-').collect();
-            assert_eq!(parts.len(), 4);
-            assert_ne!(parts[1], "00000000000000000000000000000000");
-            assert!(!bad.contains(parts[1]));
-        }
-    }
-
-    #[test]
-    fn only_requests_a_page_cannot_forge_cross_site_run_without_authorization() {
-        let with = |pairs: &[(&'static str, &'static str)]| {
-            let mut headers = HeaderMap::new();
-            for (name, value) in pairs {
-                headers.insert(*name, HeaderValue::from_static(value));
-            }
-            csrf_safe(&headers)
-        };
-        assert!(!with(&[]));
-        assert!(!with(&[("content-type", "text/plain;charset=UTF-8")]));
-        assert!(!with(&[("content-type", "Application/X-WWW-Form-Urlencoded")]));
-        assert!(!with(&[("content-type", "multipart/form-data; boundary=x")]));
-        assert!(!with(&[("apollo-require-preflight", "")]));
-        assert!(with(&[("content-type", "application/json")]));
-        assert!(with(&[("authorization", "Bearer k")]));
-        for header in PREFLIGHT_HEADERS {
-            assert!(with(&[(header, "1"), ("content-type", "text/plain")]), "{header}");
-        }
-    }
 
     #[test]
     fn operation_labels_are_bounded() {

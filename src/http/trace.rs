@@ -1,0 +1,81 @@
+//! Trace context for upstream calls, and the one log line per request.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// A W3C `traceparent` for our upstream calls: the caller's trace with a new span id, or a
+/// new trace when the caller sent none (or an invalid one).
+pub(super) fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
+    let parent = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
+        let parts: Vec<&str> = v.trim().split('-').collect();
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match parts.as_slice() {
+            [version, trace, span, flags]
+                if hex(version, 2)
+                    && *version != "ff"
+                    && hex(trace, 32)
+                    && hex(span, 16)
+                    && hex(flags, 2)
+                    && trace.bytes().any(|b| b != b'0') =>
+            {
+                Some((trace.to_ascii_lowercase(), flags.to_ascii_lowercase()))
+            }
+            _ => None,
+        }
+    });
+    let (trace, flags) = parent.unwrap_or_else(|| (format!("{:032x}", rand::random::<u128>().max(1)), "01".to_owned()));
+    let span = format!("{:016x}", rand::random::<u64>().max(1));
+    HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")).expect("hex is a valid header value")
+}
+
+/// One log line per request, with its request id (set by the request-id layer outside).
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
+    tracing::info!(
+        request_id,
+        %method,
+        path,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_continues_the_callers_trace_with_a_new_span() {
+        let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let child = child_traceparent(Some(&incoming));
+        let child = child.to_str().unwrap();
+        assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(child.ends_with("-01"));
+        assert_ne!(child, incoming.to_str().unwrap());
+    }
+
+    #[test]
+    fn an_invalid_traceparent_starts_a_new_trace() {
+        for bad in [
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            let child = child_traceparent(Some(&HeaderValue::from_static(bad)));
+            let parts: Vec<&str> = child.to_str().unwrap().split('-').collect();
+            assert_eq!(parts.len(), 4);
+            assert_ne!(parts[1], "00000000000000000000000000000000");
+            assert!(!bad.contains(parts[1]));
+        }
+    }
+}
