@@ -7,9 +7,11 @@
 //! - [`app`]: builds the service from the configuration (layers, CORS, limits) and serves it
 //!   on a given listener with graceful shutdown.
 //! - `http`: the routes (`/graphql` per GraphQL over HTTP, GraphiQL, `/health`, `/ready`,
-//!   `/metrics`) and each request's credential, deadline and upstream budget.
+//!   `/metrics`), each request's admission (CSRF, caller, rate limit, trusted documents), and
+//!   its credential, deadline and upstream budget.
 //! - [`auth`]: caller identity: `passthrough` (forward the caller's Telnyx key) or `jwt`
-//!   (end-user JWTs checked against the identity provider's JWKS); knows no Telnyx or GraphQL.
+//!   (end-user JWTs checked against the identity provider's JWKS, scopes); rate limits (per
+//!   process, or shared through Redis); trusted-document manifests. Knows no Telnyx or GraphQL.
 //! - [`guard`]: pure, linear bounds on documents (tokens, nesting, fragment cycles, sizes after
 //!   fragment expansion, aliases, root fields, directives), checked before async-graphql parses
 //!   or validates anything.
