@@ -74,6 +74,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
                 issuer: config.jwt_issuer.clone().ok_or_else(|| missing("JWT_ISSUER"))?,
                 audience: config.jwt_audience.clone().ok_or_else(|| missing("JWT_AUDIENCE"))?,
                 leeway_secs: config.jwt_leeway_secs,
+                rooms_claim: config.jwt_rooms_claim.clone(),
             };
             Authenticator::Jwt(Verifier::new(keys, expected))
         }

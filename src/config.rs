@@ -39,6 +39,10 @@ pub struct Config {
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// `jwt` mode: the claim that limits a token to some rooms (an array of room ids).
+    #[arg(long, env = "JWT_ROOMS_CLAIM", default_value = "telnyx_room_ids")]
+    pub jwt_rooms_claim: String,
+
     /// `jwt` mode: seconds of clock skew allowed on `exp` and `nbf`.
     #[arg(long, env = "JWT_LEEWAY_SECS", default_value_t = 60)]
     pub jwt_leeway_secs: u64,

@@ -36,6 +36,9 @@ pub enum AppError {
     /// The caller's token lacks the scope a field needs.
     #[error("missing scope `{0}`")]
     Forbidden(&'static str),
+    /// A room-scoped caller asked for a list that is not narrowed to its rooms.
+    #[error("this token sees only its own rooms: narrow the list with `{0}` set to one of them")]
+    NarrowToRooms(&'static str),
     /// Neither the request nor the configuration carries a Telnyx credential.
     #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
     Unauthenticated,
@@ -57,7 +60,7 @@ impl AppError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden(_) => "FORBIDDEN",
+            Self::Forbidden(_) | Self::NarrowToRooms(_) => "FORBIDDEN",
             Self::Upstream(UpstreamError::Status { status, .. }) => match status {
                 401 => "UNAUTHENTICATED",
                 403 => "FORBIDDEN",
@@ -188,6 +191,7 @@ mod tests {
             (AppError::bad_input("first", "must be at most 1000"), "BAD_USER_INPUT"),
             (AppError::Unauthenticated, "UNAUTHENTICATED"),
             (AppError::Forbidden("video:read"), "FORBIDDEN"),
+            (AppError::NarrowToRooms("filter.roomId"), "FORBIDDEN"),
             (AppError::NotFound { what: "room", id: "x".into() }, "NOT_FOUND"),
             (AppError::QueryTooExpensive("x".into()), "QUERY_TOO_EXPENSIVE"),
             (status(401), "UNAUTHENTICATED"),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::jwks::KeySet;
 use super::{AuthError, Caller};
@@ -22,23 +22,14 @@ pub struct Expectations {
     pub audience: String,
     /// Seconds of clock skew allowed on `exp` and `nbf`.
     pub leeway_secs: u64,
+    /// The claim listing the rooms a token is limited to (`telnyx_room_ids` by default).
+    pub rooms_claim: String,
 }
 
 /// Checks tokens against the identity provider's keys and the expectations.
 pub struct Verifier {
     keys: Arc<KeySet>,
     expected: Expectations,
-}
-
-/// The claims read from a token, beyond the ones `jsonwebtoken` validates.
-#[derive(Deserialize)]
-struct Claims {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    scp: Option<Vec<String>>,
 }
 
 impl Verifier {
@@ -70,24 +61,38 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data =
-            jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|error| match error.kind() {
-                ErrorKind::InvalidSignature => AuthError::Signature,
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-                ErrorKind::InvalidIssuer => AuthError::Issuer,
-                ErrorKind::InvalidAudience => AuthError::Audience,
-                ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
-                ErrorKind::InvalidAlgorithm => AuthError::KeyMismatch,
-                _ => AuthError::Malformed,
+            jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::InvalidSignature => AuthError::Signature,
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                    ErrorKind::InvalidIssuer => AuthError::Issuer,
+                    ErrorKind::InvalidAudience => AuthError::Audience,
+                    ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+                    ErrorKind::InvalidAlgorithm => AuthError::KeyMismatch,
+                    _ => AuthError::Malformed,
+                }
             })?;
         let claims = data.claims;
-        let subject = claims.sub.ok_or_else(|| AuthError::MissingClaim("sub".into()))?;
-        let scopes = match (claims.scope, claims.scp) {
-            (Some(scope), _) => scope.split_whitespace().map(str::to_owned).collect(),
-            (None, Some(scp)) => scp,
+        let subject =
+            claims.get("sub").and_then(|s| s.as_str()).ok_or_else(|| AuthError::MissingClaim("sub".into()))?;
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(scope)), _) => scope.split_whitespace().map(str::to_owned).collect(),
+            (None, Some(Value::Array(scp))) => scp.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
             (None, None) => Vec::new(),
+            _ => return Err(AuthError::Malformed),
         };
-        Ok(Caller { subject, scopes })
+        let rooms = match claims.get(&self.expected.rooms_claim) {
+            None => None,
+            Some(Value::Array(ids)) => Some(
+                ids.iter()
+                    .map(|id| id.as_str().and_then(|id| uuid::Uuid::try_parse(id).ok()))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or(AuthError::RoomClaim)?,
+            ),
+            Some(_) => return Err(AuthError::RoomClaim),
+        };
+        Ok(Caller { subject: subject.to_owned(), scopes, rooms })
     }
 }
 

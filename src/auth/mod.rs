@@ -50,6 +50,8 @@ pub struct Caller {
     pub subject: String,
     /// Scopes from `scope` (space-separated) or `scp` (an array).
     pub scopes: Vec<String>,
+    /// The only rooms the caller may see, if the token is room-scoped (`telnyx_room_ids`).
+    pub rooms: Option<Vec<uuid::Uuid>>,
 }
 
 impl Caller {
@@ -92,6 +94,9 @@ pub enum AuthError {
     /// `aud` does not include the configured audience.
     #[error("the token's audience is not this service")]
     Audience,
+    /// The room claim is not a list of room ids (UUIDs).
+    #[error("the token's room claim is not a list of room ids")]
+    RoomClaim,
     /// A claim every token must have is missing.
     #[error("the token has no `{0}` claim")]
     MissingClaim(String),
@@ -115,6 +120,7 @@ impl AuthError {
             | Self::NotYetValid
             | Self::Issuer
             | Self::Audience
+            | Self::RoomClaim
             | Self::MissingClaim(_) => 401,
         }
     }

@@ -44,7 +44,7 @@ use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::{sha256_hex, Authenticator, READ_SCOPE};
 use crate::error::AppError;
-use crate::schema::{Executor, RequestLimits, RequestPolicy, Upstream, OPERATION_HEADER};
+use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
@@ -325,7 +325,10 @@ async fn execute(
     };
     let upstream = Arc::new(Upstream::new(state.client.clone(), access, limits));
     let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
-    let response = state.executor.execute_batch(batch.data(upstream).data(caller), policy).await;
+    let scope = RoomScope(
+        caller.as_ref().and_then(|c| c.rooms.as_ref()).map(|rooms| Arc::new(rooms.iter().copied().collect())),
+    );
+    let response = state.executor.execute_batch(batch.data(upstream).data(scope).data(caller), policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],

@@ -139,6 +139,25 @@ where
     Ok(Connection { slice: slice.map(node), codec })
 }
 
+/// A connection over a list already in memory (a room-scoped caller's rooms), with the same
+/// arguments, cursors and `pageInfo` as one over upstream pages. `identity` binds the cursors.
+pub fn in_memory<T, N: ConnectionNode>(
+    ctx: &Context<'_>,
+    identity: &str,
+    items: Vec<Arc<T>>,
+    args: ConnectionArgs,
+    node: impl Fn(Arc<T>) -> N,
+) -> Result<Connection<N>, AppError> {
+    let codec = CursorCodec::for_connection([identity]);
+    let relay = args.parse(&codec, ctx.data_unchecked::<Limits>().max_first_last)?;
+    let total = items.len() as u64;
+    let WindowOrTotal::Window(window) = resolve(relay, Some(total)) else {
+        unreachable!("resolve always yields a window once the total is known")
+    };
+    let slice = Slice::assemble(window, total, [(0, items)]);
+    Ok(Connection { slice: slice.map(node), codec })
+}
+
 /// A page of a list, with Relay's edges, nodes and `pageInfo`.
 pub struct Connection<N> {
     slice: Slice<N>,

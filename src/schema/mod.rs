@@ -17,6 +17,7 @@ mod participant;
 mod room;
 mod room_session;
 mod scalars;
+mod scope;
 mod spec;
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, I
 
 use crate::error::AppError;
 use crate::guard::DocumentLimits;
-use crate::telnyx::{ParticipantById, Participants, RoomById, Rooms, Sessions};
+use crate::telnyx::{ListEndpoint, ParticipantById, Participants, RoomById, Rooms, Sessions};
 use connection::{cost, Connection, ConnectionArgs};
 pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
@@ -34,6 +35,7 @@ pub use loader::{RequestLimits, Upstream};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
+pub use scope::RoomScope;
 
 /// The served schema.
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
@@ -103,6 +105,15 @@ fn upstream<'a>(ctx: &Context<'a>) -> &'a Upstream {
     ctx.data_unchecked::<Arc<Upstream>>()
 }
 
+/// Whether a room-scoped caller may see session `id` (its room is theirs): one session
+/// lookup, shared with every other use of it in the request.
+async fn session_visible(ctx: &Context<'_>, id: Option<&str>) -> bool {
+    match id {
+        Some(id) => RoomSession::reference(EntityId::from_upstream(id)).data(ctx).await.is_ok(),
+        None => false,
+    }
+}
+
 /// The query root.
 pub struct Query;
 
@@ -125,7 +136,12 @@ impl Query {
         #[graphql(desc = "The participant's id (a UUID).")] id: ID,
     ) -> Result<Option<RoomParticipant>, AppError> {
         let found = upstream(ctx).item(ParticipantById(parse_uuid("id", &id)?)).await?;
-        Ok(found.map(|data| RoomParticipant::loaded(data, None)))
+        let Some(data) = found else { return Ok(None) };
+        // Outside a room-scoped caller's rooms it is as absent as an unknown id.
+        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, data.session_id.as_deref()).await {
+            return Ok(None);
+        }
+        Ok(Some(RoomParticipant::loaded(data, None)))
     }
 
     /// A room by id (`GET /rooms/{id}`); null if there is none.
@@ -135,7 +151,11 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(desc = "The room's id (a UUID).")] id: ID,
     ) -> Result<Option<Room>, AppError> {
-        Ok(upstream(ctx).item(RoomById(parse_uuid("id", &id)?)).await?.map(Room::loaded))
+        let id = parse_uuid("id", &id)?;
+        if !RoomScope::of(ctx).allows(&id) {
+            return Ok(None);
+        }
+        Ok(upstream(ctx).item(RoomById(id)).await?.map(Room::loaded))
     }
 
     /// Rooms, as a Relay connection over `GET /rooms`.
@@ -153,7 +173,17 @@ impl Query {
         #[graphql(desc = "End before the room with this cursor.")] before: Option<String>,
     ) -> Result<Connection<Room>, AppError> {
         let endpoint = Rooms { filter: filter.unwrap_or_default().parse()? };
-        connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, Room::loaded).await
+        let args = ConnectionArgs { first, after, last, before };
+        if let Some(allowed) = RoomScope::of(ctx).rooms() {
+            // A room-scoped caller's rooms, each looked up by id: Telnyx's list cannot be
+            // narrowed to a set of ids.
+            let loads = allowed.iter().map(|id| upstream(ctx).item(RoomById(*id)));
+            let rooms = futures::future::try_join_all(loads).await?;
+            let rooms = rooms.into_iter().flatten().filter(|room| endpoint.filter.matches(room)).collect();
+            let identity = format!("{}:scoped", endpoint.identity());
+            return connection::in_memory(ctx, &identity, rooms, args, Room::loaded);
+        }
+        connection::load(ctx, endpoint, args, Room::loaded).await
     }
 
     /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
@@ -171,6 +201,10 @@ impl Query {
         #[graphql(desc = "End before the session with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomSession>, AppError> {
         let endpoint = Sessions { filter: filter.unwrap_or_default().parse(true)? };
+        let scope = RoomScope::of(ctx);
+        if scope.rooms().is_some() && !endpoint.filter.room_id.is_some_and(|room| scope.allows(&room)) {
+            return Err(AppError::NarrowToRooms("filter.roomId"));
+        }
         connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await
     }
 
@@ -189,6 +223,10 @@ impl Query {
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
         let endpoint = Participants { filter: filter.unwrap_or_default().parse()? };
+        let session = endpoint.filter.session_id.map(|id| id.to_string());
+        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, session.as_deref()).await {
+            return Err(AppError::NarrowToRooms("filter.sessionId"));
+        }
         let args = ConnectionArgs { first, after, last, before };
         connection::load(ctx, endpoint, args, |data| RoomParticipant::loaded(data, None)).await
     }

@@ -9,6 +9,7 @@ use super::connection::ConnectionNode;
 use super::ids::{Entity, EntityId};
 use super::room_session::RoomSession;
 use super::scalars::DateTime;
+use super::scope::RoomScope;
 use crate::error::AppError;
 use crate::telnyx::{wire, UpstreamError};
 
@@ -30,8 +31,16 @@ impl RoomParticipant {
         Self { entity: Entity::reference(id), listed_under: None }
     }
 
+    /// The participant's data. A participant known by reference is shown to a room-scoped
+    /// caller only if its session's room is theirs; listed ones come from lists already
+    /// narrowed to the caller's rooms.
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
-        self.entity.data(ctx).await
+        let data = self.entity.data(ctx).await?;
+        if self.entity.loaded_data().is_none() && RoomScope::of(ctx).rooms().is_some() {
+            let visible = super::session_visible(ctx, data.session_id.as_deref()).await;
+            RoomScope::hide(visible, "room participant", &self.entity.id.raw)?;
+        }
+        Ok(data)
     }
 
     async fn session_uuid(&self, ctx: &Context<'_>) -> Result<EntityId, AppError> {

@@ -9,6 +9,7 @@ use super::filters::RoomSessionFilter;
 use super::ids::{Entity, EntityId};
 use super::room_session::RoomSession;
 use super::scalars::DateTime;
+use super::scope::RoomScope;
 use crate::error::AppError;
 use crate::telnyx::{wire, RoomSessions};
 
@@ -27,7 +28,15 @@ impl Room {
     }
 
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::Room>, AppError> {
+        self.check_scope(ctx)?;
         self.0.data(ctx).await
+    }
+
+    /// A room outside a room-scoped caller's rooms does not exist for that caller.
+    fn check_scope(&self, ctx: &Context<'_>) -> Result<(), AppError> {
+        let scope = RoomScope::of(ctx);
+        let allowed = scope.rooms().is_none() || self.0.id.uuid.as_ref().is_ok_and(|id| scope.allows(id));
+        RoomScope::hide(allowed, "room", &self.0.id.raw)
     }
 }
 
@@ -114,6 +123,7 @@ impl Room {
         #[graphql(desc = "Return at most this many sessions from the end of the window.")] last: Option<i32>,
         #[graphql(desc = "End before the session with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomSession>, AppError> {
+        self.check_scope(ctx)?;
         let endpoint =
             RoomSessions { room_id: self.0.id.uuid.clone()?, filter: filter.unwrap_or_default().parse(false)? };
         connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await

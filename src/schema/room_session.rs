@@ -10,6 +10,7 @@ use super::ids::{Entity, EntityId};
 use super::participant::RoomParticipant;
 use super::room::Room;
 use super::scalars::DateTime;
+use super::scope::RoomScope;
 use crate::error::AppError;
 use crate::telnyx::{wire, SessionParticipants};
 
@@ -27,8 +28,12 @@ impl RoomSession {
         Self(Entity::reference(id))
     }
 
-    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomSession>, AppError> {
-        self.0.data(ctx).await
+    /// The session's data; for a room-scoped caller, only if its room is one of theirs
+    /// (else `NOT_FOUND`, as if it did not exist).
+    pub(super) async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomSession>, AppError> {
+        let data = self.0.data(ctx).await?;
+        RoomScope::hide(RoomScope::of(ctx).allows_upstream(data.room_id.as_deref()), "room session", &self.0.id.raw)?;
+        Ok(data)
     }
 }
 
@@ -100,6 +105,10 @@ impl RoomSession {
         last: Option<i32>,
         #[graphql(desc = "End before the participant with this cursor.")] before: Option<String>,
     ) -> Result<Connection<RoomParticipant>, AppError> {
+        if RoomScope::of(ctx).rooms().is_some() {
+            // Listing needs no session data, but a scoped caller must be shown its room first.
+            self.data(ctx).await?;
+        }
         let session = self.0.id.uuid.clone()?;
         let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().parse()? };
         let args = ConnectionArgs { first, after, last, before };

@@ -210,6 +210,30 @@ pub struct RoomFilter {
 }
 
 impl RoomFilter {
+    /// Whether `room` matches, as Telnyx's list would decide (UTC dates, exact name), for
+    /// rooms fetched one by one rather than listed.
+    pub fn matches(&self, room: &wire::Room) -> bool {
+        self.date_created_at.contains(room.created_at)
+            && self.date_updated_at.contains(room.updated_at)
+            && self.unique_name.as_ref().is_none_or(|name| room.unique_name.as_ref() == Some(name))
+    }
+}
+
+impl DateRange {
+    /// Whether the date (UTC) of `at` is within every given bound; an absent time is within
+    /// no bound, and an empty range holds everything.
+    pub fn contains(&self, at: Option<chrono::DateTime<chrono::Utc>>) -> bool {
+        if self.eq.is_none() && self.gte.is_none() && self.lte.is_none() {
+            return true;
+        }
+        let Some(date) = at.map(|at| at.date_naive()) else { return false };
+        self.eq.is_none_or(|eq| date == eq)
+            && self.gte.is_none_or(|gte| date >= gte)
+            && self.lte.is_none_or(|lte| date <= lte)
+    }
+}
+
+impl RoomFilter {
     fn params(&self) -> Vec<(String, String)> {
         Params::default()
             .dates("date_created_at", &self.date_created_at)

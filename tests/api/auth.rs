@@ -251,6 +251,7 @@ async fn scopes_come_from_scope_or_scp() {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),
             leeway_secs: 0,
+            rooms_claim: "telnyx_room_ids".into(),
         },
     );
     let mut spaced = claims();
@@ -370,5 +371,185 @@ async fn neither_the_token_nor_the_server_key_reaches_logs_errors_or_metrics() {
         {
             assert!(!text.contains(&secret), "a secret reached {what}");
         }
+    }
+}
+
+/// A token limited to the "all-hands" room ([`ids::ROOM`]), and ids on both sides of it.
+struct Scoped {
+    token: String,
+    other_room: String,
+    inside_participant: String,
+    outside_participant: String,
+}
+
+fn scoped(upstream: &SampleUpstream) -> Scoped {
+    let mut claims = claims();
+    claims["telnyx_room_ids"] = json!([ids::ROOM]);
+    let session_of = |id: &str| upstream.data.sessions.iter().find(|s| s.id == id).unwrap().room_id.clone();
+    let participant_in =
+        |session: &str| upstream.data.participants.iter().find(|p| p.session_id == session).unwrap().id.clone();
+    Scoped {
+        token: format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims)),
+        other_room: session_of(ids::MEDIUM_SESSION),
+        inside_participant: participant_in(ids::ACTIVE_SESSION),
+        outside_participant: participant_in(ids::MEDIUM_SESSION),
+    }
+}
+
+async fn as_scoped(app: &TestApp, scoped: &Scoped, query: &str, variables: Value) -> Value {
+    app.post(query, variables, Some(&scoped.token)).await.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_room_scoped_token_sees_its_rooms_by_id_and_nothing_else_exists() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let s = scoped(&upstream);
+    let query = "query($room: ID!, $other: ID!, $inside: ID!, $outside: ID!) {
+        mine: room(id: $room) { id uniqueName }
+        other: room(id: $other) { id uniqueName }
+        inside: roomParticipant(id: $inside) { id }
+        outside: roomParticipant(id: $outside) { id }
+    }";
+    let variables = json!({ "room": ids::ROOM, "other": s.other_room, "inside": s.inside_participant, "outside": s.outside_participant });
+
+    let body = as_scoped(&app, &s, query, variables).await;
+
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["mine"]["id"], ids::ROOM);
+    assert_eq!(body["data"]["other"], Value::Null, "as if it did not exist");
+    assert_eq!(body["data"]["inside"]["id"], s.inside_participant.as_str());
+    assert_eq!(body["data"]["outside"], Value::Null, "as if it did not exist");
+}
+
+#[tokio::test]
+async fn a_session_outside_the_rooms_is_not_found_and_costs_one_session_lookup() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let s = scoped(&upstream);
+    let query = "query($id: ID!) { roomSession(id: $id) { id active participants(first: 1) { totalCount } } }";
+
+    let inside = as_scoped(&app, &s, query, json!({ "id": ids::ACTIVE_SESSION })).await;
+    let requests_inside = upstream.log.count();
+    let outside = as_scoped(
+        &app,
+        &s,
+        "query($id: ID!) { roomSession(id: $id) { id active } }",
+        json!({ "id": ids::MEDIUM_SESSION }),
+    )
+    .await;
+    let listed = as_scoped(&app, &s, query, json!({ "id": ids::MEDIUM_SESSION })).await;
+
+    assert!(inside.get("errors").is_none(), "{inside}");
+    assert_eq!(inside["data"]["roomSession"]["active"], true);
+    assert_eq!(requests_inside, 2, "one session lookup, shared, and one participants page");
+    assert_eq!(outside["data"]["roomSession"]["id"], ids::MEDIUM_SESSION);
+    assert_eq!(outside["data"]["roomSession"]["active"], Value::Null);
+    assert_eq!(error_codes(&outside), ["NOT_FOUND"]);
+    assert_eq!(listed["data"]["roomSession"], Value::Null, "{listed}");
+    assert!(error_codes(&listed).iter().all(|c| c == "NOT_FOUND"), "{listed}");
+    assert_eq!(upstream.log.count(), requests_inside + 2, "no participants of another room were listed");
+}
+
+#[tokio::test]
+async fn lists_are_narrowed_to_the_tokens_rooms() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let s = scoped(&upstream);
+
+    let rooms = as_scoped(&app, &s, "{ rooms { totalCount nodes { id } pageInfo { hasNextPage } } }", json!({})).await;
+    let named = as_scoped(&app, &s, "{ rooms(filter: { uniqueName: \"nope\" }) { totalCount } }", json!({})).await;
+    let sessions = |filter: Value| {
+        let app = &app;
+        let s = &s;
+        async move {
+            let query = "query($f: RoomSessionFilter) { roomSessions(filter: $f) { totalCount } }";
+            as_scoped(app, s, query, json!({ "f": filter })).await
+        }
+    };
+    let participants = |filter: Value| {
+        let app = &app;
+        let s = &s;
+        async move {
+            let query = "query($f: RoomParticipantsFilter) { roomParticipants(filter: $f) { totalCount } }";
+            as_scoped(app, s, query, json!({ "f": filter })).await
+        }
+    };
+    let nested = as_scoped(
+        &app,
+        &s,
+        "query($room: ID!) { room(id: $room) { sessions(first: 2) { nodes { id participants(first: 1) { totalCount } } } } }",
+        json!({ "room": ids::ROOM }),
+    )
+    .await;
+
+    assert_eq!(
+        rooms["data"]["rooms"],
+        json!({ "totalCount": 1, "nodes": [{ "id": ids::ROOM }], "pageInfo": { "hasNextPage": false } })
+    );
+    assert_eq!(named["data"]["rooms"]["totalCount"], 0, "the filter still applies");
+    for (body, filter) in [
+        (sessions(json!(null)).await, "filter.roomId"),
+        (sessions(json!({ "roomId": s.other_room })).await, "filter.roomId"),
+        (participants(json!(null)).await, "filter.sessionId"),
+        (participants(json!({ "sessionId": ids::MEDIUM_SESSION })).await, "filter.sessionId"),
+    ] {
+        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(filter), "{body}");
+    }
+    assert_eq!(sessions(json!({ "roomId": ids::ROOM })).await["data"]["roomSessions"]["totalCount"], 4);
+    assert_eq!(
+        participants(json!({ "sessionId": ids::ACTIVE_SESSION })).await["data"]["roomParticipants"]["totalCount"],
+        9
+    );
+    assert!(nested.get("errors").is_none(), "{nested}");
+}
+
+#[tokio::test]
+async fn federation_references_obey_the_room_scope() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let s = scoped(&upstream);
+    let query = "query($r: [_Any!]!) { _entities(representations: $r) {
+        ... on Room { uniqueName } ... on RoomSession { active } ... on RoomParticipant { context } } }";
+    // One representation per request: which index an entity error belongs to is issue 11's.
+    let outside = [
+        json!({ "__typename": "Room", "id": s.other_room }),
+        json!({ "__typename": "RoomSession", "id": ids::MEDIUM_SESSION }),
+        json!({ "__typename": "RoomParticipant", "id": s.outside_participant }),
+    ];
+    let inside = [
+        (json!({ "__typename": "Room", "id": ids::ROOM }), json!({ "uniqueName": "all-hands" })),
+        (json!({ "__typename": "RoomSession", "id": ids::ACTIVE_SESSION }), json!({ "active": true })),
+        (json!({ "__typename": "RoomParticipant", "id": s.inside_participant }), json!({ "context": null })),
+    ];
+
+    for representation in outside {
+        let body = as_scoped(&app, &s, query, json!({ "r": [representation] })).await;
+        assert_eq!(error_codes(&body), ["NOT_FOUND"], "{body}");
+    }
+    for (representation, expected) in inside {
+        let body = as_scoped(&app, &s, query, json!({ "r": [representation] })).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let entity = &body["data"]["_entities"][0];
+        let (key, value) = expected.as_object().unwrap().iter().next().unwrap();
+        if value.is_null() {
+            assert!(entity.get(key).is_some(), "{body}");
+        } else {
+            assert_eq!(&entity[key], value, "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_room_claim_that_is_not_a_list_of_room_ids_is_refused() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (_upstream, app) = spawn_jwt(&idp).await;
+    for rooms in [json!("3f2a9c1e-8b7d-4c6a-9e5f-2d1b0a9c8e7f"), json!(["not-a-uuid"]), json!([1])] {
+        let mut claims = claims();
+        claims["telnyx_room_ids"] = rooms;
+        let (status, _, body) = ask(&app, Some(&format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims)))).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("room claim"), "{body}");
     }
 }
