@@ -17,6 +17,10 @@ use tokio::time::Instant;
 
 use super::AuthError;
 
+/// The least time before fetching again after a failed fetch, so an identity provider that is
+/// down is not asked on every request.
+const RETRY_FLOOR: Duration = Duration::from_secs(1);
+
 /// Where the keys come from and how often they are fetched.
 #[derive(Debug, Clone)]
 pub struct KeySetConfig {
@@ -58,6 +62,8 @@ struct Keys {
     attempted_at: Option<Instant>,
     /// The last fetch an unknown `kid` caused.
     unknown_kid_at: Option<Instant>,
+    /// The last fetch that failed.
+    failed_at: Option<Instant>,
 }
 
 impl KeySet {
@@ -69,27 +75,31 @@ impl KeySet {
 
     /// The key for `kid` (or the only key, for a token without one).
     pub async fn key(&self, kid: Option<&str>) -> Result<Key, AuthError> {
-        let stale = {
+        let may_fetch = {
             let keys = self.keys.read().await;
-            match keys.fetched_at {
-                Some(at) if at.elapsed() < self.config.refresh => {
-                    if let Some(key) = keys.find(kid) {
-                        return Ok(key);
-                    }
-                    // Unknown kid: refetch only if the last one it caused is old enough.
-                    keys.unknown_kid_at.is_none_or(|at| at.elapsed() >= self.config.min_refetch)
+            let fresh = keys.fetched_at.is_some_and(|at| at.elapsed() < self.config.refresh);
+            // After a failed fetch, the provider is asked at most once a second.
+            let tried_just_now = keys.failed_at.is_some_and(|at| at.elapsed() < RETRY_FLOOR);
+            match keys.find(kid) {
+                Some(key) if fresh => return Ok(key),
+                // Stale keys: fetch again (keeping them if that fails).
+                Some(_) => !tried_just_now,
+                // An unknown kid: a key rotated in since, or a forgery; one refetch per window.
+                None if fresh => {
+                    !tried_just_now && keys.unknown_kid_at.is_none_or(|at| at.elapsed() >= self.config.min_refetch)
                 }
-                _ => true,
+                None => !tried_just_now,
             }
         };
-        if stale {
+        if may_fetch {
             self.refetch(kid).await;
         }
         let keys = self.keys.read().await;
-        if keys.fetched_at.is_none() {
-            return Err(AuthError::KeysUnavailable);
+        match keys.find(kid) {
+            Some(key) => Ok(key),
+            None if keys.fetched_at.is_none() => Err(AuthError::KeysUnavailable),
+            None => Err(AuthError::UnknownKey),
         }
-        keys.find(kid).ok_or(AuthError::UnknownKey)
     }
 
     /// Fetches the set unless another caller just did while this one waited.
@@ -114,10 +124,12 @@ impl KeySet {
                     fetched_at: Some(now),
                     attempted_at: Some(now),
                     unknown_kid_at: keys.unknown_kid_at,
+                    failed_at: None,
                     ..fresh
                 };
             }
             Err(error) => {
+                keys.failed_at = Some(now);
                 metrics::counter!("jwks_fetches_total", "outcome" => "error").increment(1);
                 tracing::warn!(url = %self.config.url, %error, "could not fetch the identity provider's keys; keeping those known");
             }

@@ -74,34 +74,44 @@ struct Idp {
     url: String,
     keys: Arc<Mutex<JwkSet>>,
     fetches: Arc<AtomicUsize>,
+    /// While set, the endpoint answers 500.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Idp {
     async fn start(keys: Vec<Jwk>) -> Self {
         let keys = Arc::new(Mutex::new(JwkSet { keys }));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (keys.clone(), fetches.clone());
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (served, counted, failing) = (keys.clone(), fetches.clone(), down.clone());
         let router = axum::Router::new().route(
             "/jwks.json",
             axum::routing::get(move || {
-                let (served, counted) = (served.clone(), counted.clone());
+                let (served, counted, failing) = (served.clone(), counted.clone(), failing.clone());
                 async move {
                     counted.fetch_add(1, Ordering::SeqCst);
-                    let keys = serde_json::to_value(&*served.lock().unwrap()).unwrap();
-                    axum::Json(keys)
+                    if failing.load(Ordering::SeqCst) {
+                        return Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    }
+                    Ok(axum::Json(serde_json::to_value(&*served.lock().unwrap()).unwrap()))
                 }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { url, keys, fetches }
+        Self { url, keys, fetches, down }
     }
 }
 
 /// The service in `jwt` mode in front of the sample upstream, with the sample's key as the
 /// server key (so a query that works proves the server key, not the JWT, went upstream).
 async fn spawn_jwt(idp: &Idp) -> (SampleUpstream, TestApp) {
+    spawn_jwt_refreshing(idp, 300).await
+}
+
+/// As [`spawn_jwt`], with keys considered stale after `refresh_secs`.
+async fn spawn_jwt_refreshing(idp: &Idp, refresh_secs: u64) -> (SampleUpstream, TestApp) {
     let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
     let url = idp.url.parse().unwrap();
     let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), |c| {
@@ -111,6 +121,7 @@ async fn spawn_jwt(idp: &Idp) -> (SampleUpstream, TestApp) {
         c.jwt_audience = Some(AUDIENCE.into());
         c.jwt_leeway_secs = 5;
         c.jwt_jwks_min_refetch_secs = 3600;
+        c.jwt_jwks_refresh_secs = refresh_secs;
     })
     .await;
     (upstream, app)
@@ -552,4 +563,35 @@ async fn a_room_claim_that_is_not_a_list_of_room_ids_is_refused() {
         assert_eq!(status, 401, "{body}");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("room claim"), "{body}");
     }
+}
+
+#[tokio::test]
+async fn with_the_identity_provider_down_known_keys_keep_working_and_it_is_not_hammered() {
+    // Arrange: one provider that is down from the start, one that fails after serving once.
+    let never = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    never.down.store(true, Ordering::SeqCst);
+    let (_u1, cold) = spawn_jwt(&never).await;
+    let later = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (_u2, warm) = spawn_jwt_refreshing(&later, 1).await;
+    let token = format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims()));
+    assert_eq!(ask(&warm, Some(&token)).await.0, 200);
+    later.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await; // the keys are now stale
+
+    // Act
+    let mut cold_statuses = Vec::new();
+    for _ in 0..10 {
+        cold_statuses.push(ask(&cold, Some(&token)).await);
+    }
+    let warm_status = ask(&warm, Some(&token)).await.0;
+
+    // Assert: no keys ever is 503, the provider asked once (not ten times); stale keys whose
+    // refresh failed keep serving.
+    for (status, _, body) in &cold_statuses {
+        assert_eq!(*status, 503, "{body}");
+        assert_eq!(error_codes(body), ["SERVICE_UNAVAILABLE"]);
+    }
+    assert_eq!(never.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(warm_status, 200);
+    assert_eq!(later.fetches.load(Ordering::SeqCst), 2, "the refresh was tried");
 }
