@@ -1,13 +1,5 @@
 # syntax=docker/dockerfile:1
 
-# GraphiQL's assets, installed from the npm registry through the committed lockfile, so the
-# image serves GraphiQL without reaching any CDN.
-FROM node:20-bookworm-slim AS graphiql
-WORKDIR /assets
-COPY assets/graphiql/package.json assets/graphiql/package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-COPY assets/graphiql/index.html ./
-
 # Build: dependencies compile in their own layer, keyed on the manifests only, so editing
 # src/ does not rebuild them.
 FROM rust:1.95-slim-bookworm AS build
@@ -19,6 +11,9 @@ RUN mkdir src \
     && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
+# GraphiQL's page and vendored files are embedded in the binary (include_bytes!).
+COPY assets/graphiql/index.html ./assets/graphiql/index.html
+COPY assets/graphiql/vendor ./assets/graphiql/vendor
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
@@ -30,13 +25,15 @@ LABEL org.opencontainers.image.title="telnyx-rooms-graphql" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
 COPY --from=build /src/target/release/telnyx-rooms-graphql /app/telnyx-rooms-graphql
-COPY --from=graphiql /assets /app/graphiql
+# The licences of the GraphiQL and React files the binary embeds.
+COPY assets/graphiql/vendor/graphiql/LICENSE /app/licenses/graphiql.LICENSE
+COPY assets/graphiql/vendor/react/LICENSE /app/licenses/react.LICENSE
+COPY assets/graphiql/vendor/react-dom/LICENSE /app/licenses/react-dom.LICENSE
 # The image listens on every interface, so it refuses to start with TELNYX_API_KEY set unless
 # the operator accepts that anyone reaching the port uses that key. Either run it without
 # TELNYX_API_KEY (each caller sends its own key in Authorization), or set both:
 #   docker run -e TELNYX_API_KEY=... -e ALLOW_ANONYMOUS=true ...   (private network only)
 ENV LISTEN_ADDR=0.0.0.0:8000 \
-    GRAPHIQL_ASSETS_DIR=/app/graphiql \
     LOG_FORMAT=json
 EXPOSE 8000
 USER 65532:65532

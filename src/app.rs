@@ -19,7 +19,7 @@ use crate::auth::sha256_hex;
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
-use crate::http::{self, AppState, FederationSdl, GraphiQl, HttpLimits};
+use crate::http::{self, AppState, FederationSdl, HttpLimits};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
 use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
@@ -58,7 +58,6 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         document_limits: config.document_limits(),
         scopes_in_sdl: config.auth_mode == AuthMode::Jwt,
     });
-    let graphiql = if config.graphiql { GraphiQl::from_dir(&config.graphiql_assets_dir) } else { GraphiQl::Disabled };
     let ready = Arc::new(AtomicBool::new(true));
     let auth = match config.auth_mode {
         AuthMode::Passthrough => Authenticator::Passthrough,
@@ -95,7 +94,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         client,
         api_key: config.telnyx_api_key.clone(),
         federation_sdl: FederationSdl { everyone: config.federation_sdl(), token: config.federation_sdl_token.clone() },
-        graphiql,
+        graphiql: config.graphiql,
         limits: HttpLimits {
             deadline: config.request_deadline(),
             max_upstream_requests: config.max_upstream_requests,

@@ -206,14 +206,9 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 
-    /// Serve GraphiQL on `GET /graphql` for browsers.
+    /// Serve GraphiQL (embedded in the binary, no CDN) on `GET /graphql` for browsers.
     #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
-
-    /// Directory with GraphiQL's page and its npm-installed assets (`npm ci` in
-    /// `assets/graphiql`); when it is missing, GraphiQL loads its assets from a CDN instead.
-    #[arg(long, env = "GRAPHIQL_ASSETS_DIR", default_value = "assets/graphiql")]
-    pub graphiql_assets_dir: std::path::PathBuf,
 
     /// Run against a built-in sample Telnyx upstream on a loopback port; no API key needed.
     #[arg(long)]

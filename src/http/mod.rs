@@ -15,30 +15,29 @@
 //! - `media`: response media types (GraphQL over HTTP) and request-level errors;
 //! - `admission`: what a request must pass before it runs (CSRF, caller, rate limit, trusted
 //!   documents, who may read the federation SDL);
-//! - `trace`: trace context for upstream calls, and the one log line per request.
+//! - `trace`: trace context for upstream calls, and the one log line per request;
+//! - `graphiql`: GraphiQL's page and files, embedded in the binary.
 
 mod admission;
+mod graphiql;
 mod media;
 mod trace;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::SecretString;
-use tower_http::services::ServeDir;
 
 use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
@@ -70,8 +69,8 @@ pub struct AppState {
     pub federation_sdl: FederationSdl,
     /// The trusted-documents manifest (`TRUSTED_DOCUMENTS`), if any.
     pub trusted_documents: Option<Arc<TrustedDocuments>>,
-    /// What browsers get on `GET /graphql`.
-    pub graphiql: GraphiQl,
+    /// Whether browsers get GraphiQL on `GET /graphql`.
+    pub graphiql: bool,
     /// Bounds on each GraphQL request.
     pub limits: HttpLimits,
     /// False once shutdown has begun, so load balancers stop sending traffic.
@@ -91,36 +90,6 @@ pub struct HttpLimits {
     pub max_batch_size: usize,
 }
 
-/// How GraphiQL is served.
-#[derive(Clone)]
-pub enum GraphiQl {
-    /// Not at all (e.g. in production).
-    Disabled,
-    /// Our page, with assets installed from npm and served by this service (works offline).
-    Local {
-        /// The page.
-        page: Arc<str>,
-        /// `node_modules` of the assets package, served under `/graphiql/assets/`.
-        assets: PathBuf,
-    },
-    /// async-graphql's page, which loads its assets from a CDN.
-    Cdn,
-}
-
-impl GraphiQl {
-    /// Local assets if `dir` has the page and installed packages, else the CDN page.
-    pub fn from_dir(dir: &Path) -> Self {
-        let assets = dir.join("node_modules");
-        match std::fs::read_to_string(dir.join("index.html")) {
-            Ok(page) if assets.is_dir() => Self::Local { page: page.into(), assets },
-            _ => {
-                tracing::info!(dir = %dir.display(), "GraphiQL assets not installed; GraphiQL will load them from a CDN");
-                Self::Cdn
-            }
-        }
-    }
-}
-
 /// The service's routes, without the outer layers (see [`crate::app`]).
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
@@ -128,10 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }));
-    let router = match &state.graphiql {
-        GraphiQl::Local { assets, .. } => router.nest_service("/graphiql/assets", ServeDir::new(assets)),
-        _ => router,
-    };
+    let router = if state.graphiql { router.route("/graphiql/assets/{*path}", get(graphiql::asset)) } else { router };
     router.with_state(state)
 }
 
@@ -210,15 +176,8 @@ async fn graphql_get(
     let has_query = query
         .split('&')
         .any(|p| ["query=", "extensions=", "documentId=", "doc_id="].iter().any(|key| p.starts_with(key)));
-    if !has_query && accepts_html(&headers) {
-        match &state.graphiql {
-            GraphiQl::Local { page, .. } => return Html(page.to_string()).into_response(),
-            GraphiQl::Cdn => {
-                let page = GraphiQLSource::build().endpoint("/graphql").title("telnyx-rooms-graphql").finish();
-                return Html(page).into_response();
-            }
-            GraphiQl::Disabled => {}
-        }
+    if !has_query && accepts_html(&headers) && state.graphiql {
+        return graphiql::page().into_response();
     }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
