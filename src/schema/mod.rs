@@ -106,11 +106,15 @@ fn upstream<'a>(ctx: &Context<'a>) -> &'a Upstream {
 }
 
 /// Whether a room-scoped caller may see session `id` (its room is theirs): one session
-/// lookup, shared with every other use of it in the request.
-async fn session_visible(ctx: &Context<'_>, id: Option<&str>) -> bool {
-    match id {
-        Some(id) => RoomSession::reference(EntityId::from_upstream(id)).data(ctx).await.is_ok(),
-        None => false,
+/// lookup, shared with every other use of it in the request. A session that does not exist
+/// or is outside the rooms is not visible; any other failure (Telnyx down) is the caller's
+/// error, never a silent "does not exist".
+async fn session_visible(ctx: &Context<'_>, id: Option<&str>) -> Result<bool, AppError> {
+    let Some(id) = id else { return Ok(false) };
+    match RoomSession::reference(EntityId::from_upstream(id)).data(ctx).await {
+        Ok(_) => Ok(true),
+        Err(AppError::NotFound { .. }) => Ok(false),
+        Err(error) => Err(error),
     }
 }
 
@@ -138,7 +142,7 @@ impl Query {
         let found = upstream(ctx).item(ParticipantById(parse_uuid("id", &id)?)).await?;
         let Some(data) = found else { return Ok(None) };
         // Outside a room-scoped caller's rooms it is as absent as an unknown id.
-        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, data.session_id.as_deref()).await {
+        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, data.session_id.as_deref()).await? {
             return Ok(None);
         }
         Ok(Some(RoomParticipant::loaded(data, None)))
@@ -224,7 +228,7 @@ impl Query {
     ) -> Result<Connection<RoomParticipant>, AppError> {
         let endpoint = Participants { filter: filter.unwrap_or_default().parse()? };
         let session = endpoint.filter.session_id.map(|id| id.to_string());
-        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, session.as_deref()).await {
+        if RoomScope::of(ctx).rooms().is_some() && !session_visible(ctx, session.as_deref()).await? {
             return Err(AppError::NarrowToRooms("filter.sessionId"));
         }
         let args = ConnectionArgs { first, after, last, before };

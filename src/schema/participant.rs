@@ -37,7 +37,7 @@ impl RoomParticipant {
     async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
         let data = self.entity.data(ctx).await?;
         if self.entity.loaded_data().is_none() && RoomScope::of(ctx).rooms().is_some() {
-            let visible = super::session_visible(ctx, data.session_id.as_deref()).await;
+            let visible = super::session_visible(ctx, data.session_id.as_deref()).await?;
             RoomScope::hide(visible, "room participant", &self.entity.id.raw)?;
         }
         Ok(data)
