@@ -1,6 +1,7 @@
 //! What a request must pass before it runs: CSRF prevention, the caller's identity and rate
 //! limit, trusted documents, and who may read the federation SDL.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -9,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::auth::trusted_documents::{Mode as TrustedMode, TrustedDocuments};
-use crate::auth::{sha256_hex, AuthError};
+use crate::auth::{sha256_hex, AuthError, Caller};
 
 use super::media::{request_error, Media};
 
@@ -76,6 +77,16 @@ pub(super) fn unauthenticated(error: &AuthError, media: Media) -> Response {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
+}
+
+/// Whom `CALLER_RATE_LIMIT` counts a request against: the JWT `sub`, else a hash of the
+/// forwarded credential (so the limiter never holds one), else the client's address.
+pub(super) fn caller_key(caller: Option<&Caller>, authorization: Option<&str>, peer: Option<SocketAddr>) -> String {
+    match (caller, authorization) {
+        (Some(caller), _) => format!("sub:{}", caller.subject),
+        (None, Some(authorization)) => format!("key:{}", sha256_hex(authorization)),
+        (None, None) => format!("ip:{}", peer.map(|addr| addr.ip().to_string()).unwrap_or_default()),
+    }
 }
 
 /// Over `CALLER_RATE_LIMIT`: 429 with `Retry-After` (whole seconds, rounded up) and the same

@@ -41,13 +41,13 @@ use secrecy::SecretString;
 
 use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
-use crate::auth::{sha256_hex, Authenticator, READ_SCOPE};
+use crate::auth::{Authenticator, READ_SCOPE};
 use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
-use admission::{admit, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
+use admission::{admit, caller_key, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
 use media::{not_acceptable, request_error, Media};
 use trace::child_traceparent;
 pub use trace::log_request;
@@ -236,6 +236,18 @@ async fn execute(
         let message = format!("a batch may hold at most {} operations", state.limits.max_batch_size);
         return request_error(StatusCode::BAD_REQUEST, "BATCH_TOO_LARGE", &message, media);
     }
+    // Who is calling comes first: without a valid token nothing else is looked at.
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match state.auth.caller(authorization).await {
+        Ok(caller) => caller,
+        Err(error) => return unauthenticated(&error, media),
+    };
+    if let Some(limiter) = &state.caller_limit {
+        let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+        if let Decision::Wait(wait) = limiter.check(&caller_key(caller.as_ref(), authorization, peer)).await {
+            return rate_limited(wait, media);
+        }
+    }
     let requests: &mut [async_graphql::Request] = match &mut batch {
         BatchRequest::Single(request) => std::slice::from_mut(request),
         BatchRequest::Batch(requests) => requests,
@@ -250,24 +262,6 @@ async fn execute(
         || requests.iter().any(|r| r.query.is_empty() && !r.extensions.contains_key("persistedQuery"))
     {
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query`", media);
-    }
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match state.auth.caller(authorization).await {
-        Ok(caller) => caller,
-        Err(error) => return unauthenticated(&error, media),
-    };
-    if let Some(limiter) = &state.caller_limit {
-        let key = match (&caller, authorization) {
-            (Some(caller), _) => format!("sub:{}", caller.subject),
-            // A hash, so the limiter never holds a credential.
-            (None, Some(authorization)) => format!("key:{}", sha256_hex(authorization)),
-            (None, None) => {
-                format!("ip:{}", peer.map_or_else(String::new, |Extension(ConnectInfo(addr))| addr.ip().to_string()))
-            }
-        };
-        if let Decision::Wait(wait) = limiter.check(&key).await {
-            return rate_limited(wait, media);
-        }
     }
     let limits = RequestLimits {
         deadline: tokio::time::Instant::now() + state.limits.deadline,
@@ -287,7 +281,7 @@ async fn execute(
     let scope = RoomScope(
         caller.as_ref().and_then(|c| c.rooms.as_ref()).map(|rooms| Arc::new(rooms.iter().copied().collect())),
     );
-    let response = state.executor.execute_batch(batch.data(upstream).data(scope).data(caller), policy).await;
+    let response = state.executor.execute_batch(batch.data(upstream).data(scope), policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],

@@ -595,3 +595,13 @@ async fn with_the_identity_provider_down_known_keys_keep_working_and_it_is_not_h
     assert_eq!(warm_status, 200);
     assert_eq!(later.fetches.load(Ordering::SeqCst), 2, "the refresh was tried");
 }
+
+#[tokio::test]
+async fn without_a_token_nothing_else_is_looked_at_not_even_a_document_id() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (_upstream, app) = spawn_jwt(&idp).await;
+    let response = app.http.post(app.url()).json(&json!({ "documentId": "unknown" })).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
+}
