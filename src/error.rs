@@ -30,6 +30,17 @@ pub enum AppError {
         /// The id that was looked up.
         id: String,
     },
+    /// Telnyx answered 404 for a list under an entity: the entity does not exist. Kept apart
+    /// from [`AppError::NotFound`] to carry Telnyx's own answer.
+    #[error("no {what} with id \"{id}\"")]
+    ParentNotFound {
+        /// What kind of thing, e.g. `room session`.
+        what: &'static str,
+        /// The entity's id.
+        id: String,
+        /// Telnyx's answer.
+        upstream: UpstreamError,
+    },
     /// The query would cost more upstream requests than one GraphQL request may make.
     #[error("query too expensive: {0}")]
     QueryTooExpensive(String),
@@ -57,7 +68,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadInput { .. } => "BAD_USER_INPUT",
-            Self::NotFound { .. } => "NOT_FOUND",
+            Self::NotFound { .. } | Self::ParentNotFound { .. } => "NOT_FOUND",
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) | Self::NarrowToRooms(_) => "FORBIDDEN",
@@ -103,7 +114,11 @@ impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", error.code());
-        if let AppError::Upstream(UpstreamError::Status { status, retry_after, errors }) = &error {
+        let upstream = match &error {
+            AppError::Upstream(upstream) | AppError::ParentNotFound { upstream, .. } => Some(upstream),
+            _ => None,
+        };
+        if let Some(UpstreamError::Status { status, retry_after, errors }) = upstream {
             if let Some(seconds) = retry_after {
                 extensions.set("retryAfter", *seconds);
             }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::upstream;
 use crate::error::AppError;
-use crate::telnyx::{Identified, ItemEndpoint};
+use crate::telnyx::{Identified, ItemEndpoint, UpstreamError};
 
 /// Parses a UUID argument, accepting only the canonical hyphenated form (any case).
 pub fn parse_uuid(argument: &str, id: &ID) -> Result<Uuid, AppError> {
@@ -45,6 +45,17 @@ impl EntityId {
     /// An id as upstream sent it (which may, in principle, not be a UUID).
     pub fn from_upstream(raw: &str) -> Self {
         Self::new(ID(raw.to_owned()))
+    }
+
+    /// For a list under this entity: Telnyx answers 404 when the entity itself does not
+    /// exist, which is `NOT_FOUND` naming it, as a lookup of the entity would say.
+    pub fn missing_on_404(&self, what: &'static str) -> impl FnOnce(AppError) -> AppError + '_ {
+        move |error| match error {
+            AppError::Upstream(upstream @ UpstreamError::Status { status: 404, .. }) => {
+                AppError::ParentNotFound { what, id: self.raw.to_string(), upstream }
+            }
+            other => other,
+        }
     }
 }
 

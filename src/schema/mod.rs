@@ -13,6 +13,7 @@ mod executor;
 mod filters;
 mod ids;
 mod loader;
+mod node;
 mod participant;
 mod room;
 mod room_session;
@@ -32,6 +33,7 @@ pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
 pub use loader::{RequestLimits, Upstream};
+use node::{Node, Selection, MAX_NODES};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
@@ -235,22 +237,51 @@ impl Query {
         connection::load(ctx, endpoint, args, |data| RoomParticipant::loaded(data, None)).await
     }
 
-    /// Federation: a `RoomSession` reference costs no upstream request.
-    #[graphql(entity)]
-    async fn find_room_session_by_id(&self, id: ID) -> RoomSession {
-        RoomSession::reference(EntityId::new(id))
+    /// The object with this id (Relay's Global Object Identification); null if there is none.
+    ///
+    /// Ids are Telnyx's UUIDs. When the selection names one type (as Relay's refetch queries
+    /// do, e.g. `... on RoomSession`), this costs what the same selection costs through
+    /// `roomSession(id)`, plus one lookup if it asks for nothing but `id`; an id of another
+    /// type is null. When it names no type or several, the candidates are looked up
+    /// concurrently: up to one request per type, each reused by the fields that follow.
+    #[graphql(requires_scopes = "video:read")]
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's id (a UUID).")] id: ID,
+    ) -> Result<Option<Node>, AppError> {
+        node::resolve(ctx, &id, &Selection::of(ctx)).await
     }
 
-    /// Federation: a `RoomParticipant` reference loads through the request's DataLoader when
-    /// a field needs it; a missing one fails only its own fields, never the whole batch.
-    #[graphql(entity)]
-    async fn find_room_participant_by_id(&self, id: ID) -> RoomParticipant {
-        RoomParticipant::reference(EntityId::new(id))
+    /// The objects with these ids, in the same order, each as `node(id)` would return it.
+    #[graphql(requires_scopes = "video:read", complexity = "ids.len().max(1) * child_complexity")]
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The objects' ids (UUIDs), at most 100.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>, AppError> {
+        if ids.len() > MAX_NODES {
+            return Err(AppError::bad_input("ids", format!("at most {MAX_NODES} ids are accepted, got {}", ids.len())));
+        }
+        let selection = Selection::of(ctx);
+        futures::future::try_join_all(ids.iter().map(|id| node::resolve(ctx, id, &selection))).await
     }
 
-    /// Federation: a `Room` reference, loaded on first use like a participant.
+    /// Federation: a `RoomSession` reference; see [`node::entity`] for what it costs.
     #[graphql(entity)]
-    async fn find_room_by_id(&self, id: ID) -> Room {
-        Room::reference(EntityId::new(id))
+    async fn find_room_session_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<RoomSession> {
+        node::entity(ctx, RoomSession::reference(EntityId::new(id))).await
+    }
+
+    /// Federation: a `RoomParticipant` reference.
+    #[graphql(entity)]
+    async fn find_room_participant_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<RoomParticipant> {
+        node::entity(ctx, RoomParticipant::reference(EntityId::new(id))).await
+    }
+
+    /// Federation: a `Room` reference.
+    #[graphql(entity)]
+    async fn find_room_by_id(&self, ctx: &Context<'_>, id: ID) -> Option<Room> {
+        node::entity(ctx, Room::reference(EntityId::new(id))).await
     }
 }

@@ -34,7 +34,7 @@ impl RoomParticipant {
     /// The participant's data. A participant known by reference is shown to a room-scoped
     /// caller only if its session's room is theirs; listed ones come from lists already
     /// narrowed to the caller's rooms.
-    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
+    pub(super) async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::RoomParticipant>, AppError> {
         let data = self.entity.data(ctx).await?;
         if self.entity.loaded_data().is_none() && RoomScope::of(ctx).rooms().is_some() {
             let visible = super::session_visible(ctx, data.session_id.as_deref()).await?;
@@ -62,7 +62,7 @@ impl ConnectionNode for RoomParticipant {
 #[Object]
 impl RoomParticipant {
     /// The participant's unique id (a UUID).
-    async fn id(&self) -> Result<ID, AppError> {
+    pub(super) async fn id(&self) -> Result<ID, AppError> {
         // The contract says `ID!`; inventing an id would corrupt clients' caches.
         match self.entity.loaded_data() {
             Some(data) => data.id.clone().map(ID).ok_or(AppError::Upstream(UpstreamError::InvalidBody)),

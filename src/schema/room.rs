@@ -27,7 +27,8 @@ impl Room {
         Self(Entity::reference(id))
     }
 
-    async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::Room>, AppError> {
+    /// The room's data (`NOT_FOUND` outside a room-scoped caller's rooms).
+    pub(super) async fn data(&self, ctx: &Context<'_>) -> Result<Arc<wire::Room>, AppError> {
         self.check_scope(ctx)?;
         self.0.data(ctx).await
     }
@@ -49,7 +50,7 @@ impl ConnectionNode for Room {
 #[Object]
 impl Room {
     /// The room's unique id (a UUID).
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         self.0.id.raw.clone()
     }
 
@@ -126,6 +127,7 @@ impl Room {
         self.check_scope(ctx)?;
         let endpoint =
             RoomSessions { room_id: self.0.id.uuid.clone()?, filter: filter.unwrap_or_default().parse(false)? };
-        connection::load(ctx, endpoint, ConnectionArgs { first, after, last, before }, RoomSession::loaded).await
+        let args = ConnectionArgs { first, after, last, before };
+        connection::load(ctx, endpoint, args, RoomSession::loaded).await.map_err(self.0.id.missing_on_404("room"))
     }
 }

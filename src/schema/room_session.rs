@@ -46,7 +46,7 @@ impl ConnectionNode for RoomSession {
 #[Object]
 impl RoomSession {
     /// The session's unique id (a UUID).
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         self.0.id.raw.clone()
     }
 
@@ -112,6 +112,8 @@ impl RoomSession {
         let session = self.0.id.uuid.clone()?;
         let endpoint = SessionParticipants { session_id: session, filter: filter.unwrap_or_default().parse()? };
         let args = ConnectionArgs { first, after, last, before };
-        connection::load(ctx, endpoint, args, |wire| RoomParticipant::loaded(wire, Some(session))).await
+        connection::load(ctx, endpoint, args, |wire| RoomParticipant::loaded(wire, Some(session)))
+            .await
+            .map_err(self.0.id.missing_on_404("room session"))
     }
 }

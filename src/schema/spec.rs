@@ -6,6 +6,9 @@
 //! - reorders every response map by the selection set ("Serialized Map Ordering");
 //! - puts `null` where a field failed, and propagates that null up through non-null
 //!   positions to the nearest nullable one ("Handling Field Errors");
+//! - makes `null` a `node`, `nodes` item or `_entities` item that turned out not to exist
+//!   (see `super::node`): a node silently, as Relay expects of an unknown id; an entity with
+//!   one `NOT_FOUND` at its index, as a gateway expects;
 //! - gives `_entities` errors the list index async-graphql leaves out of their path, so a
 //!   gateway can tell which representation failed.
 //!
@@ -21,7 +24,7 @@
 //! the CPU cost of a query.
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::registry::Registry;
 use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult, Value, Variables};
@@ -45,6 +48,8 @@ pub struct Checks {
 pub struct Selected {
     /// It selects `_service` at its root.
     pub federation_sdl: bool,
+    /// It selects `_entities` at its root (whose repair needs the request's variables).
+    pub entities: bool,
 }
 
 /// Checks a parsed request before it runs.
@@ -70,7 +75,7 @@ pub fn check(
         let message = "the federation SDL (`_service`) is not served to this caller; see FEDERATION_SDL";
         return Err(coded(ServerError::new(message, None), "GRAPHQL_VALIDATION_FAILED"));
     }
-    Ok(Selected { federation_sdl })
+    Ok(Selected { federation_sdl, entities: roots.contains(&"_entities") })
 }
 
 /// Moves the directives of every `__typename` onto an inline fragment around it
@@ -273,12 +278,23 @@ impl Shape {
         Self { registry }
     }
 
-    /// Repairs `response` of `document`'s operation `operation_name` (see the module docs).
-    pub fn repair(&self, response: &mut Response, document: &ExecutableDocument, operation_name: Option<&str>) {
+    /// Repairs `response` of `document`'s operation `operation_name` (see the module docs);
+    /// `variables` are needed only when the operation selects `_entities`.
+    pub fn repair(
+        &self,
+        response: &mut Response,
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: Option<&Variables>,
+    ) {
         let Some(operation) = operation(document, operation_name) else { return };
         let root = [&operation.selection_set.node];
         let types = Types { registry: &self.registry, document };
-        types.fix_entity_paths(response);
+        if !response.errors.is_empty() {
+            types.null_missing_nodes(response, &root);
+            let missing = types.null_missing_entities(response, &root, variables);
+            types.fix_entity_paths(response, &missing);
+        }
         types.null_failed_fields(response, &root);
         reorder(&mut response.data, &root, document);
     }
@@ -373,10 +389,84 @@ impl Types<'_> {
         (!meta.is_abstract()).then(|| meta.name().to_owned())
     }
 
+    /// A `node` (or `nodes` item) whose own field failed `NOT_FOUND` does not exist: the
+    /// field was a list under it that Telnyx answered 404, or its own lookup. It becomes
+    /// `null`, and the errors under it go, as for any unknown id.
+    fn null_missing_nodes(&self, response: &mut Response, root: &[&SelectionSet]) {
+        let mut positions = Vec::new();
+        for (key, (name, _)) in collect_all(root, self.document) {
+            let at = vec![PathSegment::Field(key.to_owned())];
+            match name {
+                "node" => positions.push(at),
+                "nodes" => {
+                    let Some(Value::List(items)) = value_at(&mut response.data, &at) else { continue };
+                    positions.extend((0..items.len()).map(|i| [at.clone(), vec![PathSegment::Index(i)]].concat()));
+                }
+                _ => {}
+            }
+        }
+        for position in positions {
+            let own = |e: &ServerError| e.path.len() == position.len() + 1 && e.path.starts_with(&position);
+            if response.errors.iter().any(|e| own(e) && is_not_found(e)) {
+                response.errors.retain(|e| !e.path.starts_with(&position));
+                if let Some(value) = value_at(&mut response.data, &position) {
+                    *value = Value::Null;
+                }
+            }
+        }
+    }
+
+    /// An `_entities` item whose own `NOT_FOUND` names its representation's id does not
+    /// exist: it becomes `null` with one error at its index. Returns those indices.
+    fn null_missing_entities(
+        &self,
+        response: &mut Response,
+        root: &[&SelectionSet],
+        variables: Option<&Variables>,
+    ) -> Vec<usize> {
+        let Some(field) = root_field(root, self.document, "_entities") else { return Vec::new() };
+        let ids = representation_ids(field, variables);
+        let mut missing: Vec<(usize, ServerError)> = Vec::new();
+        response.errors.retain(|error| {
+            let own = matches!(error.path.as_slice(),
+                [PathSegment::Field(root)] | [PathSegment::Field(root), PathSegment::Field(_)] if root == "_entities");
+            if !own || !is_not_found(error) {
+                return true;
+            }
+            let named = ids
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| id.as_ref().is_some_and(|id| error.message.contains(&format!("\"{id}\""))));
+            let mut any = false;
+            for (index, _) in named {
+                any = true;
+                if !missing.iter().any(|(i, _)| *i == index) {
+                    let mut error = error.clone();
+                    error.path = vec![PathSegment::Field("_entities".into()), PathSegment::Index(index)];
+                    missing.push((index, error));
+                }
+            }
+            !any
+        });
+        missing.sort_by_key(|(index, _)| *index);
+        let Value::Object(data) = &mut response.data else { return Vec::new() };
+        let Some(Value::List(entities)) = data.get_mut("_entities") else { return Vec::new() };
+        let mut indices = Vec::with_capacity(missing.len());
+        for (index, error) in missing {
+            if let Some(entity) = entities.get_mut(index) {
+                *entity = Value::Null;
+            }
+            response.errors.retain(|e| !e.path.starts_with(&error.path));
+            response.errors.push(error);
+            indices.push(index);
+        }
+        indices
+    }
+
     /// async-graphql reports an entity's field error at `["_entities", field]`; this finds the
     /// entity (one that lacks the field, preferring one whose id the message names) and
     /// inserts its index.
-    fn fix_entity_paths(&self, response: &mut Response) {
+    fn fix_entity_paths(&self, response: &mut Response, missing: &[usize]) {
         let Value::Object(data) = &response.data else { return };
         let Some(Value::List(entities)) = data.get("_entities") else { return };
         let mut taken: Vec<(usize, String)> = Vec::new();
@@ -397,7 +487,7 @@ impl Types<'_> {
                 _ => false,
             };
             let free = |i: &usize| !taken.iter().any(|(t, k)| t == i && k == key);
-            let candidates: Vec<usize> = (0..entities.len()).filter(lacks).collect();
+            let candidates: Vec<usize> = (0..entities.len()).filter(|i| !missing.contains(i)).filter(lacks).collect();
             let chosen =
                 candidates.iter().copied().find(|i| names_id(i)).or_else(|| candidates.iter().copied().find(free));
             if let Some(index) = chosen {
@@ -406,6 +496,41 @@ impl Types<'_> {
             }
         }
     }
+}
+
+fn is_not_found(error: &ServerError) -> bool {
+    error.extensions.as_ref().and_then(|e| e.get("code")) == Some(&Value::from("NOT_FOUND"))
+}
+
+/// The root field with response key `key`, wherever the root's fragments put it.
+fn root_field<'a>(sets: &[&'a SelectionSet], document: &'a ExecutableDocument, key: &str) -> Option<&'a Field> {
+    sets.iter().find_map(|set| {
+        set.items.iter().find_map(|selection| match &selection.node {
+            Selection::Field(field) => (field.node.response_key().node == key).then_some(&field.node),
+            Selection::InlineFragment(inline) => root_field(&[&inline.node.selection_set.node], document, key),
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .and_then(|fragment| root_field(&[&fragment.node.selection_set.node], document, key)),
+        })
+    })
+}
+
+/// The `id` of each representation `_entities` was given, by index.
+fn representation_ids(field: &Field, variables: Option<&Variables>) -> Vec<Option<String>> {
+    let Some(argument) = field.get_argument("representations") else { return Vec::new() };
+    let value = argument.node.clone().into_const_with(|name| variables.and_then(|v| v.get(&name)).cloned().ok_or(()));
+    let Ok(Value::List(representations)) = value else { return Vec::new() };
+    representations
+        .iter()
+        .map(|representation| match representation {
+            Value::Object(fields) => match fields.get("id") {
+                Some(Value::String(id)) => Some(id.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 fn value_at<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Value> {
