@@ -42,7 +42,7 @@ const DEFAULT_FIRST: u64 = 20;
 
 /// Complexity units charged per upstream request, so that cost tracks upstream load as well
 /// as response size.
-const UPSTREAM_REQUEST_COST: usize = 10;
+const UPSTREAM_REQUEST_COST: usize = super::directives::UPSTREAM_REQUEST as usize;
 
 /// The complexity of a connection field: each of up to `first`/`last` items costs its
 /// selection, plus the upstream pages it may take. Aliases and nesting multiply, so a query
@@ -50,7 +50,7 @@ const UPSTREAM_REQUEST_COST: usize = 10;
 ///
 /// Values no configuration accepts (negative, or above 10 000) cost nothing here, so that the
 /// resolver rejects them as `BAD_USER_INPUT` naming the argument.
-pub fn cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+pub fn complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
     let count = |n: Option<i32>| n.map(|n| usize::try_from(n).ok().filter(|&n| n <= 10_000).unwrap_or(0));
     let items = match (count(first), count(last)) {
         (Some(f), Some(l)) => f.min(l),

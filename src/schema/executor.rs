@@ -108,8 +108,11 @@ impl Executor {
         request.set_parsed_query(document.clone());
         let variables = selected.entities.then(|| request.variables.clone());
         let mut response = self.schema.execute(request).await;
-        if selected.federation_sdl && !self.scopes_in_sdl {
-            spec::strip_requires_scopes(&mut response.data);
+        if selected.federation_sdl {
+            spec::link_federation_v2_9(&mut response.data);
+            if !self.scopes_in_sdl {
+                spec::strip_requires_scopes(&mut response.data);
+            }
         }
         self.shape.repair(&mut response, &document, operation_name.as_deref(), variables.as_ref());
         if let Some(value) = spec::operation_name(&document, operation_name.as_deref()).and_then(|n| n.parse().ok()) {

@@ -9,6 +9,7 @@
 //! details on first use through the request's [`Upstream`], once per distinct id.
 
 mod connection;
+mod directives;
 mod executor;
 mod filters;
 mod ids;
@@ -21,6 +22,7 @@ mod scalars;
 mod scope;
 mod spec;
 
+use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
@@ -28,7 +30,7 @@ use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, I
 use crate::error::AppError;
 use crate::guard::DocumentLimits;
 use crate::telnyx::{ListEndpoint, ParticipantById, Participants, RoomById, Rooms, Sessions};
-use connection::{cost, Connection, ConnectionArgs};
+use connection::{Connection, ConnectionArgs};
 pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
@@ -127,6 +129,7 @@ pub struct Query;
 #[Object]
 impl Query {
     /// A room session by id. Costs no upstream request until a field needs upstream data.
+    #[graphql(directive = cost::apply(UPSTREAM_REQUEST))]
     async fn room_session(
         &self,
         #[graphql(desc = "The room session's id (a UUID).")] id: ID,
@@ -135,7 +138,7 @@ impl Query {
     }
 
     /// A room participant by id (`GET /room_participants/{id}`); null if there is none.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn room_participant(
         &self,
         ctx: &Context<'_>,
@@ -151,7 +154,7 @@ impl Query {
     }
 
     /// A room by id (`GET /rooms/{id}`); null if there is none.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn room(
         &self,
         ctx: &Context<'_>,
@@ -165,7 +168,7 @@ impl Query {
     }
 
     /// Rooms, as a Relay connection over `GET /rooms`.
-    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
     async fn rooms(
         &self,
         ctx: &Context<'_>,
@@ -193,7 +196,7 @@ impl Query {
     }
 
     /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
-    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
     async fn room_sessions(
         &self,
         ctx: &Context<'_>,
@@ -215,7 +218,7 @@ impl Query {
     }
 
     /// Room participants across sessions, as a Relay connection over `GET /room_participants`.
-    #[graphql(requires_scopes = "video:read", complexity = "cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
     async fn room_participants(
         &self,
         ctx: &Context<'_>,
@@ -244,7 +247,7 @@ impl Query {
     /// `roomSession(id)`, plus one lookup if it asks for nothing but `id`; an id of another
     /// type is null. When it names no type or several, the candidates are looked up
     /// concurrently: up to one request per type, each reused by the fields that follow.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn node(
         &self,
         ctx: &Context<'_>,
@@ -254,7 +257,7 @@ impl Query {
     }
 
     /// The objects with these ids, in the same order, each as `node(id)` would return it.
-    #[graphql(requires_scopes = "video:read", complexity = "ids.len().max(1) * child_complexity")]
+    #[graphql(requires_scopes = "video:read", complexity = "ids.len().max(1) * child_complexity", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn nodes(
         &self,
         ctx: &Context<'_>,

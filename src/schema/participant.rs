@@ -1,5 +1,6 @@
 //! `RoomParticipant`.
 
+use super::directives::{cost, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
@@ -102,7 +103,7 @@ impl RoomParticipant {
 
     /// The room session the participant is part of. Its details cost one upstream request per
     /// distinct session per GraphQL request, none if a list already returned it.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn session(&self, ctx: &Context<'_>) -> Result<RoomSession, AppError> {
         Ok(RoomSession::reference(self.session_uuid(ctx).await?))
     }

@@ -1,5 +1,6 @@
 //! `Room`.
 
+use super::directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
@@ -103,14 +104,14 @@ impl Room {
     }
 
     /// The session going on in the room now, if any.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn active_session(&self, ctx: &Context<'_>) -> Result<Option<RoomSession>, AppError> {
         let data = self.data(ctx).await?;
         Ok(data.active_session_id.as_deref().map(|id| RoomSession::reference(EntityId::from_upstream(id))))
     }
 
     /// The room's sessions, as a Relay connection over Telnyx's `GET /rooms/{id}/sessions`.
-    #[graphql(requires_scopes = "video:read", complexity = "super::connection::cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "super::connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

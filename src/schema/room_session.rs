@@ -1,5 +1,6 @@
 //! `RoomSession`.
 
+use super::directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
@@ -82,14 +83,14 @@ impl RoomSession {
 
     /// The room hosting the session. Its details cost one upstream request per distinct room
     /// per GraphQL request.
-    #[graphql(requires_scopes = "video:read")]
+    #[graphql(requires_scopes = "video:read", directive = cost::apply(UPSTREAM_REQUEST))]
     async fn room(&self, ctx: &Context<'_>) -> Result<Option<Room>, AppError> {
         let data = self.data(ctx).await?;
         Ok(data.room_id.as_deref().map(|id| Room::reference(EntityId::from_upstream(id))))
     }
 
     /// The session's participants, as a Relay connection over Telnyx's participant list.
-    #[graphql(requires_scopes = "video:read", complexity = "super::connection::cost(first, last, child_complexity)")]
+    #[graphql(requires_scopes = "video:read", complexity = "super::connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
     async fn participants(
         &self,
         ctx: &Context<'_>,

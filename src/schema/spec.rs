@@ -143,6 +143,26 @@ pub fn strip_requires_scopes(data: &mut Value) {
     }
 }
 
+/// Links the federation SDL in `data` (the response of an operation that selected
+/// `_service`) to Federation v2.9, which defines the demand-control directives `@cost` and
+/// `@listSize` the schema applies; async-graphql 7.2 writes a v2.5 link, which does not.
+pub fn link_federation_v2_9(data: &mut Value) {
+    match data {
+        Value::String(sdl) if sdl.contains(FEDERATION_V2_5) => {
+            *sdl = sdl.replacen(FEDERATION_V2_5, "https://specs.apollo.dev/federation/v2.9", 1).replacen(
+                "import: [\"@key\",",
+                "import: [\"@key\", \"@cost\", \"@listSize\",",
+                1,
+            );
+        }
+        Value::Object(map) => map.values_mut().for_each(link_federation_v2_9),
+        Value::List(items) => items.iter_mut().for_each(link_federation_v2_9),
+        _ => {}
+    }
+}
+
+const FEDERATION_V2_5: &str = "https://specs.apollo.dev/federation/v2.5";
+
 /// The name of the operation that runs, for metrics: the one asked for, or the document's
 /// only operation.
 pub fn operation_name(document: &ExecutableDocument, asked: Option<&str>) -> Option<String> {

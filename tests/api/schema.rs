@@ -54,3 +54,102 @@ async fn responses_keep_the_selection_sets_field_order() {
     }
     assert!(text.ends_with(&format!("\"id\":\"{}\"}}}}}}", ids::SINGLE_SESSION)), "session id comes last: {text}");
 }
+
+/// What a client or a gateway reads from an SDL: every type, field, argument, description and
+/// applied directive, one line each, leaving out what only federation adds (`@key`,
+/// `@shareable`, the `@link`, `_service`, `_entities` and their types).
+fn summary(sdl: &str) -> std::collections::BTreeSet<String> {
+    use async_graphql::parser::types::{ConstDirective, InputValueDefinition, TypeKind, TypeSystemDefinition};
+    use async_graphql::Positioned;
+
+    const FEDERATION: [&str; 3] = ["key", "shareable", "requiresScopes"];
+    let directives = |applied: &[Positioned<ConstDirective>]| {
+        let applied = applied.iter().filter(|d| !FEDERATION.contains(&d.node.name.node.as_str()));
+        let rendered = applied.map(|d| {
+            let args: Vec<String> = d.node.arguments.iter().map(|(n, v)| format!("{}: {}", n.node, v.node)).collect();
+            format!("@{}({})", d.node.name.node, args.join(", "))
+        });
+        rendered.collect::<Vec<_>>().join(" ")
+    };
+    let input = |owner: &str, value: &InputValueDefinition| {
+        let default = value.default_value.as_ref().map(|d| format!(" = {}", d.node)).unwrap_or_default();
+        let doc = value.description.as_ref().map(|d| d.node.as_str()).unwrap_or_default();
+        format!("{owner}({}: {}{default}) {} \"{doc}\"", value.name.node, value.ty.node, directives(&value.directives))
+    };
+    let document = async_graphql::parser::parse_schema(sdl).expect("the SDL parses");
+    let mut lines = std::collections::BTreeSet::new();
+    for definition in document.definitions {
+        match definition {
+            TypeSystemDefinition::Schema(_) => {}
+            TypeSystemDefinition::Directive(d) => {
+                let d = d.node;
+                let locations: Vec<String> = d.locations.iter().map(|l| format!("{:?}", l.node)).collect();
+                lines.insert(format!("directive @{} on {}", d.name.node, locations.join("|")));
+                for argument in &d.arguments {
+                    lines.insert(input(&format!("@{}", d.name.node), &argument.node));
+                }
+            }
+            TypeSystemDefinition::Type(t) => {
+                let t = t.node;
+                let name = t.name.node.to_string();
+                if matches!(name.as_str(), "_Any" | "_Entity" | "_Service") {
+                    continue;
+                }
+                let doc = t.description.as_ref().map(|d| d.node.as_str()).unwrap_or_default();
+                lines.insert(format!("type {name} {} \"{doc}\"", directives(&t.directives)));
+                let (fields, implements) = match &t.kind {
+                    TypeKind::Object(o) => (&o.fields, &o.implements),
+                    TypeKind::Interface(i) => (&i.fields, &i.implements),
+                    TypeKind::InputObject(o) => {
+                        lines.extend(o.fields.iter().map(|f| input(&name, &f.node)));
+                        continue;
+                    }
+                    TypeKind::Enum(e) => {
+                        lines.extend(e.values.iter().map(|v| format!("{name}.{}", v.node.value.node)));
+                        continue;
+                    }
+                    TypeKind::Union(u) => {
+                        lines.extend(u.members.iter().map(|m| format!("{name} | {}", m.node)));
+                        continue;
+                    }
+                    TypeKind::Scalar => continue,
+                };
+                lines.extend(implements.iter().map(|i| format!("{name} implements {}", i.node)));
+                for field in fields.iter().map(|f| &f.node) {
+                    if matches!(field.name.node.as_str(), "_service" | "_entities") {
+                        continue;
+                    }
+                    let doc = field.description.as_ref().map(|d| d.node.as_str()).unwrap_or_default();
+                    let (field_name, ty) = (&field.name.node, &field.ty.node);
+                    lines.insert(format!("{name}.{field_name}: {ty} {} \"{doc}\"", directives(&field.directives)));
+                    for argument in &field.arguments {
+                        lines.insert(input(&format!("{name}.{field_name}"), &argument.node));
+                    }
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// Clients compile against `schema.graphql`, gateways compose `_service { sdl }`: both must
+/// describe the same API, with the demand-control directives a router reads.
+#[tokio::test]
+async fn schema_graphql_and_the_federation_sdl_describe_the_same_api() {
+    let (_upstream, app) = spawn_sample().await;
+    let body = app.query("{ _service { sdl } }", json!({})).await;
+    let federation = body["data"]["_service"]["sdl"].as_str().unwrap_or_else(|| panic!("{body}"));
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    let (ours, theirs) = (summary(&committed), summary(federation));
+    let only = |a: &std::collections::BTreeSet<String>, b: &std::collections::BTreeSet<String>| {
+        a.difference(b).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(only(&ours, &theirs), Vec::<String>::new(), "only in schema.graphql");
+    assert_eq!(only(&theirs, &ours), Vec::<String>::new(), "only in the federation SDL");
+    assert!(ours
+        .iter()
+        .any(|l| l.starts_with("RoomSession.participants: RoomParticipantConnection! @cost(weight: 10) @listSize(")));
+    // The link version that defines @cost and @listSize, and imports them.
+    assert!(federation.contains("url: \"https://specs.apollo.dev/federation/v2.9\""), "{federation}");
+    assert!(federation.contains("\"@cost\", \"@listSize\""), "{federation}");
+}

@@ -53,7 +53,35 @@ describe('composition', { timeout: 30_000 }, () => {
     assert.deepEqual(fieldGraphs(sdl, 'Query', 'roomSession'), ['ROOMS']);
     assert.deepEqual(fieldGraphs(sdl, 'Query', 'featuredParticipant'), ['AGENDA']);
   });
+
+  test('demand control: @cost and @listSize reach the supergraph, where Apollo Router prices operations', () => {
+    const sdl = composed.supergraphSdl;
+    const participants = fieldDirectives(sdl, 'RoomSession', 'participants');
+    assert.deepEqual(participants.cost, { weight: 10 });
+    assert.deepEqual(participants.listSize, {
+      slicingArguments: ['first', 'last'],
+      sizedFields: ['edges', 'nodes'],
+      requireOneSlicingArgument: false,
+    });
+    for (const [type, field] of [['Query', 'rooms'], ['Query', 'roomSessions'], ['Query', 'roomParticipants'], ['Room', 'sessions']]) {
+      assert.deepEqual(fieldDirectives(sdl, type, field).listSize?.slicingArguments, ['first', 'last'], `${type}.${field}`);
+    }
+    for (const [type, field] of [['Query', 'node'], ['Query', 'room'], ['RoomSession', 'room'], ['RoomParticipant', 'session']]) {
+      assert.deepEqual(fieldDirectives(sdl, type, field).cost, { weight: 10 }, `${type}.${field}`);
+    }
+  });
 });
+
+/** The `@cost` and `@listSize` arguments on `type.field` in the supergraph, as plain values. */
+function fieldDirectives(supergraphSdl, type, field) {
+  const definition = typeDefinition(supergraphSdl, type).fields.find((f) => f.name.value === field);
+  const value = (node) => (node.kind === Kind.LIST ? node.values.map(value) : node.kind === Kind.INT ? Number(node.value) : node.value);
+  return Object.fromEntries(
+    definition.directives
+      .filter((d) => ['cost', 'listSize'].includes(d.name.value))
+      .map((d) => [d.name.value, Object.fromEntries(d.arguments.map((a) => [a.name.value, value(a.value)]))]),
+  );
+}
 
 function typeDefinition(supergraphSdl, name) {
   const definition = parse(supergraphSdl).definitions.find(
