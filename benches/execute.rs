@@ -10,7 +10,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use telnyx_rooms_graphql::sample_upstream::{ids, SampleData};
 use telnyx_rooms_graphql::schema::{self, RequestLimits, RequestPolicy, SchemaOptions, Upstream};
-use telnyx_rooms_graphql::telnyx::{Call, Client, ClientConfig, Credential, RawResponse, Transport, UpstreamError};
+use telnyx_rooms_graphql::telnyx::{
+    Call, Client, ClientConfig, Credential, Outgoing, RawResponse, Transport, UpstreamError,
+};
 
 /// The same allocator as the binary.
 #[global_allocator]
@@ -21,7 +23,7 @@ struct Canned(Vec<u8>);
 
 #[async_trait::async_trait]
 impl Transport for Canned {
-    async fn get(&self, _url: &str, _call: &Call) -> Result<RawResponse, UpstreamError> {
+    async fn send(&self, _request: Outgoing<'_>, _call: &Call) -> Result<RawResponse, UpstreamError> {
         Ok(RawResponse { status: 200, retry_after: None, body: Ok(self.0.clone()) })
     }
 }
@@ -64,7 +66,8 @@ fn scenario_a(c: &mut Criterion) {
                 max_upstream_requests: 100,
                 traceparent: None,
             };
-            let upstream = Arc::new(Upstream::new(client.clone(), Ok(credential.clone()), limits));
+            let upstream =
+                Arc::new(Upstream::new(client.clone(), Ok(credential.clone()), Ok(credential.clone()), limits));
             let request = Request::new(QUERY)
                 .variables(async_graphql::Variables::from_json(json!({ "id": ids::MEDIUM_SESSION })));
             let policy = RequestPolicy { mutations: true, federation_sdl: true };

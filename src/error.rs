@@ -56,6 +56,11 @@ pub enum AppError {
     /// Telnyx failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// Telnyx failed or refused a write; `extensions.outcome` says whether it may have been
+    /// applied anyway (`UNKNOWN`: the request may have arrived, so check before retrying) or
+    /// certainly was not (`NOT_APPLIED`: safe to retry).
+    #[error(transparent)]
+    Write(UpstreamError),
 }
 
 impl AppError {
@@ -72,6 +77,7 @@ impl AppError {
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) | Self::NarrowToRooms(_) => "FORBIDDEN",
+            Self::Write(error) => Self::Upstream(error.clone()).code(),
             Self::Upstream(UpstreamError::Status { status, .. }) => match status {
                 401 => "UNAUTHENTICATED",
                 403 => "FORBIDDEN",
@@ -82,12 +88,15 @@ impl AppError {
             },
             Self::Upstream(UpstreamError::Timeout) => "UPSTREAM_TIMEOUT",
             Self::Upstream(UpstreamError::Throttled { .. }) => "RATE_LIMITED",
-            Self::Upstream(UpstreamError::Unreachable | UpstreamError::InvalidBody) => "UPSTREAM_ERROR",
+            Self::Upstream(UpstreamError::Unreachable | UpstreamError::Interrupted | UpstreamError::InvalidBody) => {
+                "UPSTREAM_ERROR"
+            }
         }
     }
 
     fn message(&self) -> String {
         match self {
+            Self::Write(error) => Self::Upstream(error.clone()).message(),
             Self::Upstream(UpstreamError::Status { status, errors, .. }) => {
                 let what = match status {
                     401 => "Telnyx rejected the credential",
@@ -115,7 +124,9 @@ impl From<AppError> for async_graphql::Error {
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", error.code());
         let upstream = match &error {
-            AppError::Upstream(upstream) | AppError::ParentNotFound { upstream, .. } => Some(upstream),
+            AppError::Upstream(upstream) | AppError::Write(upstream) | AppError::ParentNotFound { upstream, .. } => {
+                Some(upstream)
+            }
             _ => None,
         };
         if let Some(UpstreamError::Status { status, retry_after, errors }) = upstream {
@@ -125,8 +136,11 @@ impl From<AppError> for async_graphql::Error {
             let upstream = serde_json::json!({ "status": status, "errors": errors });
             extensions.set("upstream", async_graphql::Value::from_json(upstream).unwrap_or_default());
         }
-        if let AppError::Upstream(UpstreamError::Throttled { retry_after }) = &error {
+        if let Some(UpstreamError::Throttled { retry_after }) = upstream {
             extensions.set("retryAfter", *retry_after);
+        }
+        if let AppError::Write(error) = &error {
+            extensions.set("outcome", if error.not_applied() { "NOT_APPLIED" } else { "UNKNOWN" });
         }
         async_graphql::Error { message: error.message(), source: None, extensions: Some(extensions) }
     }

@@ -43,6 +43,9 @@ impl Authenticator {
 /// `@requiresScopes`, enforced where the service calls Telnyx).
 pub const READ_SCOPE: &str = "video:read";
 
+/// The scope every mutation needs in `jwt` mode.
+pub const WRITE_SCOPE: &str = "video:write";
+
 /// A caller whose token checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

@@ -41,7 +41,7 @@ use secrecy::SecretString;
 
 use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
-use crate::auth::{Authenticator, READ_SCOPE};
+use crate::auth::{Authenticator, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
 use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
@@ -268,15 +268,15 @@ async fn execute(
         max_upstream_requests: state.limits.max_upstream_requests,
         traceparent: Some(child_traceparent(headers.get("traceparent"))),
     };
-    let access = match &caller {
-        // Scopes are checked where Telnyx would be called, so fields needing no upstream data
-        // (`roomSession(id) { id }`) stay open to any authenticated caller.
-        Some(caller) if !caller.has_scope(READ_SCOPE) => Err(AppError::Forbidden(READ_SCOPE)),
+    // Scopes are checked where Telnyx would be called, so fields needing no upstream data
+    // (`roomSession(id) { id }`) stay open to any authenticated caller.
+    let access = |scope: &'static str| match &caller {
+        Some(caller) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
         // A JWT caller's token never goes upstream: Telnyx gets the server's key.
         Some(_) => state.api_key.as_ref().and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
         None => credential(headers, state.api_key.as_ref()).ok_or(AppError::Unauthenticated),
     };
-    let upstream = Arc::new(Upstream::new(state.client.clone(), access, limits));
+    let upstream = Arc::new(Upstream::new(state.client.clone(), access(READ_SCOPE), access(WRITE_SCOPE), limits));
     let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
     let scope = RoomScope(
         caller.as_ref().and_then(|c| c.rooms.as_ref()).map(|rooms| Arc::new(rooms.iter().copied().collect())),

@@ -217,6 +217,20 @@ impl<N: ConnectionNode> TypeName for Edge<'_, N> {
     }
 }
 
+impl<'a, N> Edge<'a, N> {
+    /// An edge of `node` at `cursor`.
+    pub fn new(node: &'a N, cursor: String) -> Self {
+        Self { node, cursor }
+    }
+}
+
+/// The cursor of the last item of `endpoint`'s list (where Telnyx puts a new item, as its
+/// lists are oldest first): one request for the list's total, unless the request knows it.
+pub async fn last_cursor<E: ListEndpoint>(ctx: &Context<'_>, endpoint: &E) -> Result<String, AppError> {
+    let total = ctx.data_unchecked::<Arc<Upstream>>().total(endpoint).await?;
+    Ok(CursorCodec::for_connection([endpoint.identity().as_str()]).encode(total.saturating_sub(1)))
+}
+
 /// An item of a connection and its cursor.
 #[Object(name_type, shareable)]
 impl<'a, N: ConnectionNode> Edge<'a, N> {

@@ -18,7 +18,10 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::error::AppError;
 use crate::pagination::Page;
-use crate::telnyx::{Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, UpstreamError};
+use crate::telnyx::{
+    Action, Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, ParticipantById, Participants,
+    RoomById, RoomSessions, Rooms, SessionById, SessionParticipants, Sessions, UpstreamError,
+};
 
 /// Per-request bounds on upstream work.
 #[derive(Debug, Clone)]
@@ -100,6 +103,8 @@ pub struct Upstream {
     /// missing scope): every field that needs upstream data then fails with that error and
     /// nothing is sent, while fields that need none still resolve.
     loader: Result<Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError>,
+    /// How this request writes to Telnyx, or why it may not.
+    writer: Result<(Client, Call), AppError>,
     /// Loads in flight, by key type then key. async-graphql's DataLoader caches results but
     /// not loads in flight, so a key asked for again before its first load finished (e.g. the
     /// session of each participant, while the session is still loading) would go upstream
@@ -111,17 +116,24 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Upstream access for one GraphQL request with `access`: the credential to call Telnyx
-    /// with, or the error every field needing Telnyx fails with.
-    pub fn new(client: Client, access: Result<Credential, AppError>, limits: RequestLimits) -> Self {
-        let loader = access.map(|credential| {
-            let call = Call { credential, deadline: limits.deadline, traceparent: limits.traceparent };
+    /// Upstream access for one GraphQL request: `read` and `write` are the credential to call
+    /// Telnyx with for each, or the error every field needing it fails with.
+    pub fn new(
+        client: Client,
+        read: Result<Credential, AppError>,
+        write: Result<Credential, AppError>,
+        limits: RequestLimits,
+    ) -> Self {
+        let call = |credential| Call { credential, deadline: limits.deadline, traceparent: limits.traceparent.clone() };
+        let writer = write.map(|credential| (client.clone(), call(credential)));
+        let loader = read.map(|credential| {
+            let call = call(credential);
             let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
             // No batching delay: REST has no batch endpoint, and sibling fields register
             // their keys in the same poll anyway, so deduplication does not need one.
             Arc::new(DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO))
         });
-        Self { loader, in_flight: Mutex::default(), totals: Mutex::default() }
+        Self { loader, writer, in_flight: Mutex::default(), totals: Mutex::default() }
     }
 
     fn loader(&self) -> Result<&Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError> {
@@ -194,6 +206,42 @@ impl Upstream {
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
     pub async fn item<E: ItemEndpoint>(&self, endpoint: E) -> Result<Option<Arc<E::Item>>, AppError> {
         self.load(endpoint).await?.ok_or(AppError::Upstream(UpstreamError::InvalidBody))?
+    }
+}
+
+impl Upstream {
+    /// Sends a write to Telnyx (never twice: see [`Client::act`]). Afterwards, whatever the
+    /// outcome, the request forgets everything it read, so later fields show the new state
+    /// rather than an earlier read (read-your-writes within one request).
+    pub async fn act<T: serde::de::DeserializeOwned>(&self, action: &Action) -> Result<Option<T>, AppError> {
+        let (client, call) = self.writer.as_ref().map_err(Clone::clone)?;
+        let result = client.act(call, action).await.map_err(AppError::Write);
+        self.forget();
+        result
+    }
+
+    /// Drops every cached page, item and total of this request.
+    fn forget(&self) {
+        self.in_flight.lock().expect("in-flight lock").clear();
+        self.totals.lock().expect("totals lock").clear();
+        if let Ok(loader) = &self.loader {
+            loader.clear::<PageKey<Rooms>>();
+            loader.clear::<PageKey<Sessions>>();
+            loader.clear::<PageKey<RoomSessions>>();
+            loader.clear::<PageKey<Participants>>();
+            loader.clear::<PageKey<SessionParticipants>>();
+            loader.clear::<RoomById>();
+            loader.clear::<SessionById>();
+            loader.clear::<ParticipantById>();
+        }
+    }
+
+    /// Records what a write answered as the item's current state (`None`: it is gone), so
+    /// the payload's fields cost no further request.
+    pub async fn prime<E: ItemEndpoint>(&self, key: E, item: Option<Arc<E::Item>>) {
+        if let Ok(loader) = &self.loader {
+            loader.feed_one(key, Ok(item)).await;
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod executor;
 mod filters;
 mod ids;
 mod loader;
+mod mutation;
 mod node;
 mod participant;
 mod room;
@@ -25,7 +26,7 @@ mod spec;
 use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, ID};
+use async_graphql::{Context, EmptySubscription, Object, Schema, ID};
 
 use crate::error::AppError;
 use crate::guard::DocumentLimits;
@@ -35,6 +36,7 @@ pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
 pub use loader::{RequestLimits, Upstream};
+use mutation::Mutation;
 use node::{Node, Selection, MAX_NODES};
 use participant::RoomParticipant;
 use room::Room;
@@ -42,7 +44,7 @@ use room_session::RoomSession;
 pub use scope::RoomScope;
 
 /// The served schema.
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Limits the resolvers enforce, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +91,7 @@ impl Default for SchemaOptions {
 /// layer. No async-graphql extensions are installed: each would wrap every field's
 /// resolution in boxed futures, so the executor does that work once per request instead.
 pub fn build(options: SchemaOptions) -> Executor {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity)

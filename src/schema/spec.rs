@@ -31,7 +31,7 @@ use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult
 use indexmap::IndexMap;
 
 use super::executor::RequestPolicy;
-use super::Query;
+use super::{Mutation, Query};
 use crate::guard;
 
 /// What [`check`] enforces besides the spec.
@@ -295,6 +295,7 @@ impl Shape {
     pub fn of_schema() -> Self {
         let mut registry = Registry::default();
         <Query as OutputType>::create_type_info(&mut registry);
+        <Mutation as OutputType>::create_type_info(&mut registry);
         Self { registry }
     }
 
@@ -309,7 +310,8 @@ impl Shape {
     ) {
         let Some(operation) = operation(document, operation_name) else { return };
         let root = [&operation.selection_set.node];
-        let types = Types { registry: &self.registry, document };
+        let root_type = if operation.ty == OperationType::Mutation { "Mutation" } else { "Query" };
+        let types = Types { registry: &self.registry, document, root_type };
         if !response.errors.is_empty() {
             types.null_missing_nodes(response, &root);
             let missing = types.null_missing_entities(response, &root, variables);
@@ -324,6 +326,8 @@ impl Shape {
 struct Types<'a> {
     registry: &'a Registry,
     document: &'a ExecutableDocument,
+    /// The operation's root type.
+    root_type: &'static str,
 }
 
 impl Types<'_> {
@@ -359,7 +363,7 @@ impl Types<'_> {
     /// The declared type of each position along `path` (`None` where it can't be told).
     fn types_along(&self, data: &Value, root: &[&SelectionSet], path: &[PathSegment]) -> Vec<Option<String>> {
         let mut types = Vec::with_capacity(path.len());
-        let mut current_type = "Query".to_owned();
+        let mut current_type = self.root_type.to_owned();
         let mut sets: Vec<&SelectionSet> = root.to_vec();
         let mut value = Some(data);
         for segment in path {

@@ -12,8 +12,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 
 use super::error::{parse_error_body, parse_retry_after};
-use super::transport::{HttpTransport, Transport};
-use super::{wire, Credential, ItemEndpoint, ListEndpoint, UpstreamError};
+use super::transport::{HttpTransport, Outgoing, Transport};
+use super::{wire, Action, Credential, ItemEndpoint, ListEndpoint, UpstreamError};
 use crate::pagination::Page;
 
 /// Everything but RFC 3986's unreserved characters is escaped, so values such as
@@ -148,18 +148,42 @@ impl Client {
         }
     }
 
-    /// GETs `url`, retrying transient failures with exponential backoff and full jitter, or
-    /// after `Retry-After`, for as long as the call's deadline allows.
+    /// Sends `action` (a write). It is sent again only when Telnyx certainly did not act on
+    /// it ([`UpstreamError::safe_to_resend`]): a write is never applied twice by a retry. A
+    /// 204 (or an empty body) is `None`.
+    pub async fn act<T: DeserializeOwned>(&self, call: &Call, action: &Action) -> Result<Option<T>, UpstreamError> {
+        let url = format!("{}{}", self.base_url, action.path);
+        let body = action.body.as_ref().map(|b| serde_json::to_vec(b).expect("JSON values serialise"));
+        let outgoing = Outgoing { method: &action.method, url: &url, body: body.as_deref() };
+        let response: Option<wire::ItemBody<T>> =
+            self.retrying(call, action.route, outgoing, UpstreamError::safe_to_resend).await?;
+        Ok(response.and_then(|body| body.data))
+    }
+
+    /// GETs `url`, retrying transient failures.
     async fn get_json<T: DeserializeOwned>(
         &self,
         call: &Call,
         route: &'static str,
         url: &str,
     ) -> Result<T, UpstreamError> {
-        (|| self.attempt(call, route, url))
+        let outgoing = Outgoing { method: &http::Method::GET, url, body: None };
+        self.retrying(call, route, outgoing, UpstreamError::is_transient).await?.ok_or(UpstreamError::InvalidBody)
+    }
+
+    /// Sends `outgoing`, retrying failures that `retry` accepts with exponential backoff and
+    /// full jitter, or after `Retry-After`, for as long as the call's deadline allows.
+    async fn retrying<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        route: &'static str,
+        outgoing: Outgoing<'_>,
+        retry: fn(&UpstreamError) -> bool,
+    ) -> Result<Option<T>, UpstreamError> {
+        (|| self.attempt(call, route, outgoing))
             .retry(self.backoff)
             .sleep(tokio::time::sleep)
-            .when(UpstreamError::is_transient)
+            .when(retry)
             .adjust(|error, backoff| retry_delay(error, backoff, call.deadline))
             .notify(|error, delay| {
                 metrics::counter!("upstream_retries_total", "endpoint" => route).increment(1);
@@ -173,8 +197,8 @@ impl Client {
         &self,
         call: &Call,
         route: &'static str,
-        url: &str,
-    ) -> Result<T, UpstreamError> {
+        outgoing: Outgoing<'_>,
+    ) -> Result<Option<T>, UpstreamError> {
         self.throttled(call).await?;
         let _permit = timeout_at(call.deadline, self.in_flight.acquire())
             .await
@@ -183,7 +207,7 @@ impl Client {
         let gauge = metrics::gauge!("upstream_in_flight");
         gauge.increment(1.0);
         let started = std::time::Instant::now();
-        let result = timeout_at(call.deadline, self.send(call, url)).await.unwrap_or(Err(UpstreamError::Timeout));
+        let result = timeout_at(call.deadline, self.send(call, outgoing)).await.unwrap_or(Err(UpstreamError::Timeout));
         gauge.decrement(1.0);
         metrics::histogram!("upstream_request_duration_seconds", "endpoint" => route).record(started.elapsed());
         let status = match &result {
@@ -191,6 +215,7 @@ impl Client {
             Err(UpstreamError::Status { status, .. }) => status.to_string(),
             Err(UpstreamError::Timeout) => "timeout".to_owned(),
             Err(UpstreamError::Unreachable) => "unreachable".to_owned(),
+            Err(UpstreamError::Interrupted) => "interrupted".to_owned(),
             Err(UpstreamError::InvalidBody) => "invalid_body".to_owned(),
             Err(UpstreamError::Throttled { .. }) => "throttled".to_owned(),
         };
@@ -201,14 +226,19 @@ impl Client {
         result
     }
 
-    async fn send<T: DeserializeOwned>(&self, call: &Call, url: &str) -> Result<T, UpstreamError> {
-        let response = self.transport.get(url, call).await?;
+    /// Sends once; a success with an empty body (a 204) is `None`.
+    async fn send<T: DeserializeOwned>(&self, call: &Call, outgoing: Outgoing<'_>) -> Result<Option<T>, UpstreamError> {
+        let response = self.transport.send(outgoing, call).await?;
         if !(200..300).contains(&response.status) {
             let retry_after = response.retry_after.as_deref().and_then(|v| parse_retry_after(v, chrono::Utc::now()));
             let errors = response.body.map(|b| parse_error_body(&b)).unwrap_or_default();
             return Err(UpstreamError::Status { status: response.status, retry_after, errors });
         }
-        serde_json::from_slice(&response.body?).map_err(|_| UpstreamError::InvalidBody)
+        let body = response.body?;
+        if body.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&body).map(Some).map_err(|_| UpstreamError::InvalidBody)
     }
 }
 

@@ -29,9 +29,12 @@ pub enum UpstreamError {
     /// No complete answer within the configured timeout.
     #[error("Telnyx did not answer in time")]
     Timeout,
-    /// The connection could not be made or broke off.
+    /// The connection could not be made: nothing was sent.
     #[error("could not reach Telnyx")]
     Unreachable,
+    /// The connection broke off after the request was sent: Telnyx may have received it.
+    #[error("the connection to Telnyx broke off")]
+    Interrupted,
     /// A success status with a body we could not read.
     #[error("Telnyx sent a response that could not be read")]
     InvalidBody,
@@ -50,10 +53,26 @@ impl UpstreamError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Timeout | Self::Unreachable => true,
+            Self::Timeout | Self::Unreachable | Self::Interrupted => true,
             // The throttle already waited as long as the deadline allows.
             Self::InvalidBody | Self::Throttled { .. } => false,
         }
+    }
+
+    /// Whether Telnyx certainly did not act on the request: nothing was sent, or it answered
+    /// 429 (rate limits are checked before anything is done) or another 4xx.
+    pub fn not_applied(&self) -> bool {
+        match self {
+            Self::Unreachable | Self::Throttled { .. } => true,
+            Self::Status { status, .. } => (400..500).contains(status),
+            Self::Timeout | Self::Interrupted | Self::InvalidBody => false,
+        }
+    }
+
+    /// Whether sending a write again cannot apply it twice: nothing was sent, or Telnyx
+    /// asked to come back later with `Retry-After`.
+    pub fn safe_to_resend(&self) -> bool {
+        matches!(self, Self::Unreachable | Self::Status { status: 429, retry_after: Some(_), .. })
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`UpstreamError`] says what went wrong in upstream terms. Lists are described by the
 //! [`ListEndpoint`] trait so that the pagination machinery stays generic over all of them.
 
+mod action;
 mod client;
 mod credential;
 mod endpoint;
@@ -12,6 +13,7 @@ mod error;
 mod transport;
 pub mod wire;
 
+pub use action::{Action, ParticipantAction, Patch, RoomSettings, Targets};
 pub use client::{Call, Client, ClientConfig, ListPage, Throttle};
 pub use credential::Credential;
 pub use endpoint::{
@@ -19,4 +21,4 @@ pub use endpoint::{
     RoomFilter, RoomSessions, Rooms, SessionById, SessionFilter, SessionParticipants, Sessions,
 };
 pub use error::{UpstreamError, UpstreamErrorDetail};
-pub use transport::{HttpTransport, RawResponse, Transport};
+pub use transport::{HttpTransport, Outgoing, RawResponse, Transport};

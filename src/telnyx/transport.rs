@@ -2,11 +2,22 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
 use super::{Call, UpstreamError};
 
-/// What one GET returned, before any interpretation.
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// `GET` for reads; `POST`, `PATCH` or `DELETE` for actions.
+    pub method: &'a http::Method,
+    /// The full URL.
+    pub url: &'a str,
+    /// A JSON body, if any.
+    pub body: Option<&'a [u8]>,
+}
+
+/// What one request returned, before any interpretation.
 #[derive(Debug)]
 pub struct RawResponse {
     /// The HTTP status code.
@@ -17,11 +28,13 @@ pub struct RawResponse {
     pub body: Result<Vec<u8>, UpstreamError>,
 }
 
-/// Sends one GET with the call's credential and trace context.
+/// Sends one request with the call's credential and trace context.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync + 'static {
-    /// Performs the request; errors are transport failures (no response at all).
-    async fn get(&self, url: &str, call: &Call) -> Result<RawResponse, UpstreamError>;
+    /// Performs the request; errors are transport failures (no response at all), telling a
+    /// request that never left ([`UpstreamError::Unreachable`]) from one that may have been
+    /// received ([`UpstreamError::Interrupted`], [`UpstreamError::Timeout`]).
+    async fn send(&self, request: Outgoing<'_>, call: &Call) -> Result<RawResponse, UpstreamError>;
 }
 
 /// The real transport: one pooled `reqwest` client (rustls) for the process.
@@ -44,12 +57,15 @@ impl HttpTransport {
 
 #[async_trait::async_trait]
 impl Transport for HttpTransport {
-    async fn get(&self, url: &str, call: &Call) -> Result<RawResponse, UpstreamError> {
+    async fn send(&self, outgoing: Outgoing<'_>, call: &Call) -> Result<RawResponse, UpstreamError> {
         let mut request = self
             .http
-            .get(url)
+            .request(outgoing.method.clone(), outgoing.url)
             .header(AUTHORIZATION, call.credential.header_value().clone())
             .header(ACCEPT, "application/json");
+        if let Some(body) = outgoing.body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
+        }
         if let Some(traceparent) = &call.traceparent {
             request = request.header("traceparent", traceparent.clone());
         }
@@ -78,12 +94,16 @@ async fn read_capped(response: &mut reqwest::Response, max: usize) -> Result<Vec
     Ok(body)
 }
 
+/// A connection that could not be made (even by a connect timeout) means nothing was sent;
+/// any later failure may come after Telnyx received the request.
 fn transport_error(error: reqwest::Error) -> UpstreamError {
-    if error.is_timeout() {
+    if error.is_connect() {
+        UpstreamError::Unreachable
+    } else if error.is_timeout() {
         UpstreamError::Timeout
     } else if error.is_decode() || error.is_body() {
         UpstreamError::InvalidBody
     } else {
-        UpstreamError::Unreachable
+        UpstreamError::Interrupted
     }
 }

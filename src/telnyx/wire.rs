@@ -88,6 +88,33 @@ pub struct Room {
     pub active_session_id: Option<String>,
 }
 
+/// What `generate_join_client_token` and `refresh_client_token` answer (the refresh has no
+/// refresh token). Tokens are secrets: this type is never logged, cached or shared.
+#[derive(Clone, PartialEq, Deserialize)]
+pub struct ClientToken {
+    /// The client token to join the room with.
+    pub token: Option<String>,
+    /// When it expires.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// The token to get a new client token with.
+    pub refresh_token: Option<String>,
+    /// When the refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for ClientToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientToken([REDACTED])")
+    }
+}
+
+/// What the session actions (`end`, `kick`, `mute`, `unmute`) answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ActionResult {
+    /// `"ok"`.
+    pub result: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
