@@ -605,3 +605,49 @@ async fn without_a_token_nothing_else_is_looked_at_not_even_a_document_id() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_codes(&body), ["UNAUTHENTICATED"]);
 }
+
+#[tokio::test]
+async fn mutations_need_video_write_and_nothing_is_sent_without_it() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let reader = format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims()));
+    let query = format!(
+        "mutation {{ endRoomSession(input: {{ sessionId: \"{}\" }}) {{ clientMutationId }} }}",
+        ids::ACTIVE_SESSION
+    );
+    let body: Value = app.post(&query, json!({}), Some(&reader)).await.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(body["errors"][0]["message"], "missing scope `video:write`");
+    assert_eq!(upstream.log.count(), 0);
+}
+
+#[tokio::test]
+async fn a_room_scoped_token_acts_only_on_its_rooms_and_their_sessions() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let mut claims = claims();
+    claims["scope"] = json!("video:read video:write");
+    claims["telnyx_room_ids"] = json!([ids::ROOM]);
+    let token = format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims));
+    let other_room = upstream.data.sessions.iter().find(|s| s.id == ids::MEDIUM_SESSION).unwrap().room_id.clone();
+    let cases = [
+        ("createRoom(input: {})".to_owned(), "FORBIDDEN"),
+        (format!("updateRoom(input: {{ id: \"{other_room}\", maxParticipants: 5 }})"), "NOT_FOUND"),
+        (format!("deleteRoom(input: {{ id: \"{other_room}\" }})"), "NOT_FOUND"),
+        (format!("createRoomClientToken(input: {{ roomId: \"{other_room}\" }})"), "NOT_FOUND"),
+        (format!("kickParticipants(input: {{ sessionId: \"{}\", all: true }})", ids::MEDIUM_SESSION), "NOT_FOUND"),
+    ];
+    for (field, code) in cases {
+        upstream.log.clear();
+        let body: Value = app
+            .post(&format!("mutation {{ {field} {{ clientMutationId }} }}"), json!({}), Some(&token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(error_codes(&body), [code], "{field}: {body}");
+        // At most the lookup that tells a session's room; never the write.
+        let sent = upstream.log.requests();
+        assert!(sent.iter().all(|r| r.starts_with("/v2/room_sessions/")) && sent.len() <= 1, "{field}: {sent:?}");
+    }
+}
