@@ -403,3 +403,68 @@ async fn a_mutation_over_get_is_refused_and_nothing_is_sent() {
     assert_eq!(response.headers()["allow"], "POST");
     assert_eq!(received(&server).await, []);
 }
+
+#[tokio::test]
+async fn tokens_reach_the_caller_and_nothing_else_while_mutations_are_counted_by_outcome() {
+    // Arrange: the real binary logging everything, in front of the mock.
+    let server = telnyx().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/room_sessions/{SESSION}/actions/end")))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({ "errors": [{ "code": "10015" }] })))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let env = [
+        ("RUST_LOG", "trace"),
+        ("LOG_FORMAT", "json"),
+        ("TELNYX_API_KEY", "KEY_TEST"),
+        ("TELNYX_API_BASE_URL", &server.uri()),
+    ];
+    let service = crate::process::Service::start("mutation-logs", &[], &env);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let post = |query: String| {
+        let request = http.post(service.url("/graphql")).json(&json!({ "query": query }));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let refresh = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJpbnB1dCJ9.aW5wdXQtcmVmcmVzaC10b2tlbg";
+
+    // Act
+    let created = post(format!(
+        "mutation {{ createRoomClientToken(input: {{ roomId: \"{ROOM}\" }}) {{ token refreshToken tokenExpiresAt refreshTokenExpiresAt }} }}"
+    ))
+    .await;
+    let refreshed = post(format!(
+        "mutation {{ refreshRoomClientToken(input: {{ roomId: \"{ROOM}\", refreshToken: \"{refresh}\" }}) {{ token tokenExpiresAt }} }}"
+    ))
+    .await;
+    let refused =
+        post(format!("mutation {{ endRoomSession(input: {{ sessionId: \"{SESSION}\" }}) {{ clientMutationId }} }}"))
+            .await;
+    let metrics = http.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (stdout, stderr) = service.output();
+
+    // Assert: the caller got the tokens; logs and metrics got none of them.
+    let tokens = &token_body()["data"];
+    let (token, refresh_token) = (tokens["token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    let created: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["data"]["createRoomClientToken"]["token"], token, "{created}");
+    assert_eq!(created["data"]["createRoomClientToken"]["refreshToken"], refresh_token);
+    assert_eq!(created["data"]["createRoomClientToken"]["tokenExpiresAt"], "2026-11-30T10:00:00.000000Z");
+    assert!(refreshed.contains(token), "{refreshed}");
+    assert!(refused.contains("NOT_APPLIED"), "{refused}");
+    assert!(stdout.contains("createRoomClientToken"), "the mutation is logged by name");
+    for secret in [token, refresh_token, refresh, "KEY_TEST"] {
+        for (what, text) in [("stdout", &stdout), ("stderr", &stderr), ("metrics", &metrics)] {
+            assert!(!text.contains(secret), "a secret reached {what}");
+        }
+    }
+    for line in [
+        r#"graphql_mutations_total{mutation="createRoomClientToken",outcome="applied"} 1"#,
+        r#"graphql_mutations_total{mutation="refreshRoomClientToken",outcome="applied"} 1"#,
+        r#"graphql_mutations_total{mutation="endRoomSession",outcome="not_applied"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
