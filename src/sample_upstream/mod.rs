@@ -11,6 +11,7 @@ mod error;
 mod faults;
 mod log;
 mod read;
+mod store;
 
 pub use data::{Participant, Room, SampleData, Session};
 pub use faults::Faults;
@@ -30,6 +31,7 @@ use axum::{
 use error::ApiError;
 use faults::inject;
 use log::record;
+use store::Store;
 
 /// Bearer token the sample upstream accepts (`Authorization: Bearer <SAMPLE_API_KEY>`).
 pub const SAMPLE_API_KEY: &str = "KEYSAMPLE0demo0telnyx0rooms0graphql";
@@ -65,7 +67,7 @@ async fn authenticate(request: Request, next: Next) -> Response {
 pub fn router(data: Arc<SampleData>, log: RequestLog) -> Router {
     read::routes()
         .fallback(|| async { ApiError::not_found("Resource") })
-        .with_state(data)
+        .with_state(Arc::new(Store::new(data)))
         // The last layer runs first: record every request, even those authentication rejects.
         .layer(middleware::from_fn(authenticate))
         .layer(middleware::from_fn_with_state(log, record))

@@ -2,18 +2,14 @@
 
 use std::{cmp::Ordering, collections::HashMap, sync::Arc};
 
-use axum::{
-    extract::{Path, State},
-    http::Uri,
-    routing::get,
-    Json, Router,
-};
+use axum::{extract::Path, http::Uri, routing::get, Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{
-    data::{find, select, Listed, Participant, Room, SampleData, Session},
+    data::{find, select, Listed, Participant, Room, Session},
     error::ApiError,
+    store::{Snapshot, Store},
 };
 
 /// Decoded query parameters; like most servers, a repeated key keeps its last value.
@@ -163,7 +159,6 @@ fn room_filter(q: &Params) -> Result<Filter<'_, Room>, ApiError> {
         .exact(q, "filter[unique_name]", |r| Some(&r.unique_name)))
 }
 
-type Data = State<Arc<SampleData>>;
 type Reply<T> = Result<Json<T>, ApiError>;
 
 fn one<T>(data: T) -> Reply<One<T>> {
@@ -180,31 +175,35 @@ fn listing<'d, T: Listed, U>(
     Ok(Json(q.page()?.of(select(items, |item| keep.keeps(item)), view)))
 }
 
-async fn list_participants(State(data): Data, uri: Uri) -> Reply<List<Participant>> {
+async fn list_participants(Snapshot(data): Snapshot, uri: Uri) -> Reply<List<Participant>> {
     let q = Params::parse(&uri);
     let keep = participant_filter(&q)?.exact(&q, "filter[session_id]", |p| Some(&p.session_id));
     listing(&q, &data.participants, &keep, Participant::clone)
 }
 
-async fn list_session_participants(State(data): Data, Path(id): Path<String>, uri: Uri) -> Reply<List<Participant>> {
+async fn list_session_participants(
+    Snapshot(data): Snapshot,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Reply<List<Participant>> {
     let session = find(&data.sessions, &id, "room_session_id", "Room session")?;
     let q = Params::parse(&uri);
     let keep = participant_filter(&q)?.and(|p| p.session_id == session.id);
     listing(&q, &data.participants, &keep, Participant::clone)
 }
 
-async fn get_participant(State(data): Data, Path(id): Path<String>) -> Reply<One<Participant>> {
+async fn get_participant(Snapshot(data): Snapshot, Path(id): Path<String>) -> Reply<One<Participant>> {
     one(find(&data.participants, &id, "room_participant_id", "Room participant")?.clone())
 }
 
-async fn list_sessions(State(data): Data, uri: Uri) -> Reply<List<Session>> {
+async fn list_sessions(Snapshot(data): Snapshot, uri: Uri) -> Reply<List<Session>> {
     let q = Params::parse(&uri);
     let keep = session_filter(&q)?.exact(&q, "filter[room_id]", |s| Some(&s.room_id));
     let include = q.include("participants")?;
     listing(&q, &data.sessions, &keep, |s| data.session_view(s, include))
 }
 
-async fn list_room_sessions(State(data): Data, Path(id): Path<String>, uri: Uri) -> Reply<List<Session>> {
+async fn list_room_sessions(Snapshot(data): Snapshot, Path(id): Path<String>, uri: Uri) -> Reply<List<Session>> {
     let room = find(&data.rooms, &id, "room_id", "Room")?;
     let q = Params::parse(&uri);
     let keep = session_filter(&q)?.and(|s| s.room_id == room.id);
@@ -212,25 +211,25 @@ async fn list_room_sessions(State(data): Data, Path(id): Path<String>, uri: Uri)
     listing(&q, &data.sessions, &keep, |s| data.session_view(s, include))
 }
 
-async fn get_session(State(data): Data, Path(id): Path<String>, uri: Uri) -> Reply<One<Session>> {
+async fn get_session(Snapshot(data): Snapshot, Path(id): Path<String>, uri: Uri) -> Reply<One<Session>> {
     let session = find(&data.sessions, &id, "room_session_id", "Room session")?;
     one(data.session_view(session, Params::parse(&uri).include("participants")?))
 }
 
-async fn list_rooms(State(data): Data, uri: Uri) -> Reply<List<Room>> {
+async fn list_rooms(Snapshot(data): Snapshot, uri: Uri) -> Reply<List<Room>> {
     let q = Params::parse(&uri);
     let keep = room_filter(&q)?;
     let include = q.include("sessions")?;
     listing(&q, &data.rooms, &keep, |r| data.room_view(r, include))
 }
 
-async fn get_room(State(data): Data, Path(id): Path<String>, uri: Uri) -> Reply<One<Room>> {
+async fn get_room(Snapshot(data): Snapshot, Path(id): Path<String>, uri: Uri) -> Reply<One<Room>> {
     let room = find(&data.rooms, &id, "room_id", "Room")?;
     one(data.room_view(room, Params::parse(&uri).include("sessions")?))
 }
 
 /// The read operations, by path.
-pub(super) fn routes() -> Router<Arc<SampleData>> {
+pub(super) fn routes() -> Router<Arc<Store>> {
     Router::new()
         .route("/v2/room_participants", get(list_participants))
         .route("/v2/room_participants/{id}", get(get_participant))
