@@ -39,6 +39,11 @@ impl ApiError {
         Self { source, ..Self::new(StatusCode::BAD_REQUEST, "10015", "Invalid parameter", detail) }
     }
 
+    pub(super) fn body_too_large() -> Self {
+        let detail = format!("The request body is larger than {} bytes.", super::RequestLog::MAX_BODY);
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "10015", "Request body too large", detail)
+    }
+
     /// `what` is the resource as Telnyx words it, e.g. "Room session".
     pub(super) fn not_found(what: &str) -> Self {
         let detail = format!("{what} not found.");

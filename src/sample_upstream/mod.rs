@@ -15,7 +15,7 @@ mod store;
 
 pub use data::{Participant, Room, SampleData, Session};
 pub use faults::Faults;
-pub use log::RequestLog;
+pub use log::{RecordedRequest, RequestLog};
 
 use std::{net::SocketAddr, sync::Arc};
 

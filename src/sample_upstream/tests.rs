@@ -2,7 +2,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use axum::{
     body::{to_bytes, Body},
-    http::{header, StatusCode},
+    http::{header, Method, StatusCode},
     Router,
 };
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -16,28 +16,46 @@ use super::{
     *,
 };
 
-fn app() -> (Router, Arc<SampleData>, RequestLog) {
+pub(super) fn app() -> (Router, Arc<SampleData>, RequestLog) {
     let (data, log) = (Arc::new(SampleData::seeded()), RequestLog::default());
     (router(data.clone(), log.clone()), data, log)
 }
 
-/// GETs `uri` with the given `Authorization` header and returns the status and parsed body.
-async fn call(app: &Router, uri: &str, authorization: Option<&str>) -> (StatusCode, Value) {
-    let mut request = axum::http::Request::get(uri);
+/// Sends `method uri` with `body` and the given `Authorization` header; returns the status and
+/// the parsed body (null when there is none).
+async fn request(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    authorization: Option<&str>,
+    body: Body,
+) -> (StatusCode, Value) {
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
     if let Some(value) = authorization {
         request = request.header(header::AUTHORIZATION, value);
     }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
     let status = response.status();
-    (status, serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap())
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() })
 }
 
-async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+/// GETs `uri` with the given `Authorization` header and returns the status and parsed body.
+async fn call(app: &Router, uri: &str, authorization: Option<&str>) -> (StatusCode, Value) {
+    request(app, Method::GET, uri, authorization, Body::empty()).await
+}
+
+pub(super) async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
     call(app, uri, Some(&format!("Bearer {SAMPLE_API_KEY}"))).await
 }
 
+/// Sends `method uri` with the sample key and `body`, e.g. `json!({..}).to_string()`.
+pub(super) async fn send(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    request(app, method, uri, Some(&format!("Bearer {SAMPLE_API_KEY}")), body.into()).await
+}
+
 /// Ids over every page of the list at `uri` (which already has its `?`), checking `meta` at the end.
-async fn all_ids(app: &Router, uri: &str) -> Vec<String> {
+pub(super) async fn all_ids(app: &Router, uri: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for number in 1.. {
         let (status, body) = get(app, &format!("{uri}&page[size]=100&page[number]={number}")).await;
@@ -344,6 +362,33 @@ async fn the_request_log_records_raw_paths_and_queries_in_order_even_when_reject
     assert_eq!((log.requests(), log.count()), (expected.map(String::from).to_vec(), 3));
     log.clear();
     assert_eq!(log.count(), 0);
+}
+
+#[tokio::test]
+async fn the_request_log_records_the_method_and_body_of_writes() {
+    let (app, _, log) = app();
+    get(&app, "/v2/rooms?page[size]=1").await;
+    send(&app, Method::POST, "/v2/rooms?x=1", r#"{"unique_name": "a", "max_participants": 2}"#).await;
+    send(&app, Method::DELETE, "/v2/rooms/x", Body::empty()).await;
+    send(&app, Method::PATCH, "/v2/rooms/x", "not json").await;
+    assert_eq!(log.requests(), ["/v2/rooms?page[size]=1", "/v2/rooms?x=1", "/v2/rooms/x", "/v2/rooms/x"]);
+    let writes = [
+        (Method::POST, "/v2/rooms?x=1".to_owned(), Some(json!({ "unique_name": "a", "max_participants": 2 }))),
+        (Method::DELETE, "/v2/rooms/x".to_owned(), None),
+        (Method::PATCH, "/v2/rooms/x".to_owned(), None),
+    ];
+    assert_eq!(log.writes(), writes);
+    let recorded = log.recorded();
+    assert_eq!((&recorded[0].method, recorded[0].body.is_empty()), (&Method::GET, true));
+    assert_eq!(&recorded[3].body[..], b"not json");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_answered_413_and_recorded_without_it() {
+    let (app, _, log) = app();
+    let (status, body) = send(&app, Method::POST, "/v2/rooms", vec![b' '; RequestLog::MAX_BODY + 1]).await;
+    assert_eq!((status, &body["errors"][0]["code"]), (StatusCode::PAYLOAD_TOO_LARGE, &json!("10015")));
+    assert_eq!(log.writes(), [(Method::POST, "/v2/rooms".to_owned(), None)]);
 }
 
 #[tokio::test]
