@@ -176,7 +176,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// A lowercase version-4-looking UUID carrying all 64 bits of `mix(serial)`.
-fn uuid_from(serial: u64) -> String {
+pub(super) fn uuid_from(serial: u64) -> String {
     let (a, b) = (mix(serial), mix(!serial));
     let fourth = ((a & 0xf) << 8) | (b & 0xff);
     format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", a >> 32, (a >> 16) & 0xffff, (a >> 4) & 0xfff, fourth, b >> 16)
@@ -299,12 +299,17 @@ pub(super) fn select<T: Listed>(items: &[T], keep: impl Fn(&T) -> bool) -> Vec<&
     kept
 }
 
-/// The item with path id `raw`: 400 if it is not a UUID, 404 if nothing has it.
-pub(super) fn find<'d, T: Listed>(items: &'d [T], raw: &str, param: &str, what: &str) -> Result<&'d T, ApiError> {
+/// The index of the item with path id `raw`: 400 if it is not a UUID, 404 if nothing has it.
+pub(super) fn position<T: Listed>(items: &[T], raw: &str, param: &str, what: &str) -> Result<usize, ApiError> {
     let wanted = Uuid::parse_str(raw)
         .map_err(|_| ApiError::invalid(param, format!("{param} must be a UUID")))?
         .hyphenated()
         .to_string();
-    let found = items.iter().find(|item| item.id().eq_ignore_ascii_case(&wanted));
+    let found = items.iter().position(|item| item.id().eq_ignore_ascii_case(&wanted));
     found.ok_or_else(|| ApiError::not_found(what))
+}
+
+/// The item with path id `raw`: 400 if it is not a UUID, 404 if nothing has it.
+pub(super) fn find<'d, T: Listed>(items: &'d [T], raw: &str, param: &str, what: &str) -> Result<&'d T, ApiError> {
+    position(items, raw, param, what).map(|i| &items[i])
 }

@@ -19,9 +19,13 @@ pub(super) struct ApiError {
     source: Option<Source>,
 }
 
+/// What the error is about: a query or path parameter by name, or a body field by its JSON
+/// pointer (RFC 6901, e.g. `/participants/0`).
 #[derive(Debug, Serialize)]
-struct Source {
-    parameter: String,
+#[serde(rename_all = "snake_case")]
+enum Source {
+    Parameter(String),
+    Pointer(String),
 }
 
 impl ApiError {
@@ -35,8 +39,21 @@ impl ApiError {
     }
 
     pub(super) fn invalid(parameter: &str, detail: String) -> Self {
-        let source = Some(Source { parameter: parameter.into() });
+        let source = Some(Source::Parameter(parameter.into()));
         Self { source, ..Self::new(StatusCode::BAD_REQUEST, "10015", "Invalid parameter", detail) }
+    }
+
+    /// 422 for a write whose body is not a JSON object; the pointer `""` is the whole body.
+    pub(super) fn malformed_body() -> Self {
+        let detail = "The request body must be a JSON object.".into();
+        let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "10023", "Invalid JSON", detail);
+        Self { source: Some(Source::Pointer(String::new())), ..error }
+    }
+
+    /// 422 for a body field whose value is not acceptable.
+    pub(super) fn invalid_field(pointer: String, detail: String) -> Self {
+        let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "10015", "Invalid parameter", detail);
+        Self { source: Some(Source::Pointer(pointer)), ..error }
     }
 
     pub(super) fn body_too_large() -> Self {

@@ -1,17 +1,21 @@
-//! A seeded, deterministic fake of Telnyx's Video read API.
+//! A seeded, deterministic fake of Telnyx's Video API: the eight reads and the room writes.
 //!
 //! `--demo`, the integration tests and the benchmarks run against it, so it follows the
-//! documented semantics (bearer auth, paging bounds, date filters on UTC calendar dates, error
-//! envelopes) instead of returning canned JSON. [`SampleData::seeded`] builds the data from
-//! arithmetic and a tiny LCG, so every run serves the same bytes; [`RequestLog`] records what
-//! the facade asked for, so tests can assert on upstream traffic.
+//! documented semantics (bearer auth, paging bounds, date filters on UTC calendar dates, body
+//! validation, error envelopes) instead of returning canned JSON. [`SampleData::seeded`] builds
+//! the data from arithmetic and a tiny LCG, so every run starts from the same bytes; writes
+//! change an in-memory copy that later reads see, and hand out ids in a fixed sequence.
+//! [`RequestLog`] records what the facade sent (method, path and query, body), so tests can
+//! assert on upstream traffic.
 
+mod body;
 mod data;
 mod error;
 mod faults;
 mod log;
 mod read;
 mod store;
+mod write;
 
 pub use data::{Participant, Room, SampleData, Session};
 pub use faults::Faults;
@@ -63,13 +67,19 @@ async fn authenticate(request: Request, next: Next) -> Response {
     }
 }
 
-/// The axum router serving the API under `/v2`; shares `log` for request inspection.
+/// The axum router serving the API under `/v2`, starting from `data`; shares `log` for
+/// request inspection.
 pub fn router(data: Arc<SampleData>, log: RequestLog) -> Router {
+    routes(Arc::new(Store::new(data)), log)
+}
+
+fn routes(store: Arc<Store>, log: RequestLog) -> Router {
     read::routes()
+        .merge(write::routes())
         .fallback(|| async { ApiError::not_found("Resource") })
-        .with_state(Arc::new(Store::new(data)))
-        // The last layer runs first: record every request, even those authentication rejects.
         .layer(middleware::from_fn(authenticate))
+        .with_state(store)
+        // The last layer runs first: record every request, even those authentication rejects.
         .layer(middleware::from_fn_with_state(log, record))
 }
 
@@ -79,7 +89,9 @@ pub struct SampleUpstream {
     /// The bound address, with the real port when asked for port 0.
     pub addr: SocketAddr,
     pub log: RequestLog,
+    /// The data as seeded, which writes leave alone: see [`SampleUpstream::snapshot`].
     pub data: Arc<SampleData>,
+    store: Arc<Store>,
 }
 
 impl SampleUpstream {
@@ -94,19 +106,25 @@ impl SampleUpstream {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (data, log) = (Arc::new(SampleData::seeded()), RequestLog::default());
+        let store = Arc::new(Store::new(data.clone()));
         // Outside the API's authentication, for the benchmark's request counts.
         let stats = log.clone();
         let app = Router::new()
             .route("/__stats", get(move || async move { Json(serde_json::json!({ "requests": stats.count() })) }))
             .merge(
-                router(data.clone(), log.clone()).layer(middleware::from_fn_with_state(faults.into_state(), inject)),
+                routes(store.clone(), log.clone()).layer(middleware::from_fn_with_state(faults.into_state(), inject)),
             );
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "sample upstream stopped");
             }
         });
-        Ok(Self { addr, log, data })
+        Ok(Self { addr, log, data, store })
+    }
+
+    /// The data as served now, after the writes so far.
+    pub fn snapshot(&self) -> Arc<SampleData> {
+        self.store.snapshot()
     }
 
     /// Base URL to configure the facade with: "http://{addr}/v2".

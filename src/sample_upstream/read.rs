@@ -92,9 +92,10 @@ struct List<T> {
     meta: Meta,
 }
 
+/// A single item, as Telnyx wraps it.
 #[derive(Serialize)]
-struct One<T> {
-    data: T,
+pub(super) struct One<T> {
+    pub(super) data: T,
 }
 
 type Check<'a, T> = Box<dyn Fn(&T) -> bool + 'a>;
@@ -159,9 +160,9 @@ fn room_filter(q: &Params) -> Result<Filter<'_, Room>, ApiError> {
         .exact(q, "filter[unique_name]", |r| Some(&r.unique_name)))
 }
 
-type Reply<T> = Result<Json<T>, ApiError>;
+pub(super) type Reply<T> = Result<Json<T>, ApiError>;
 
-fn one<T>(data: T) -> Reply<One<T>> {
+pub(super) fn one<T>(data: T) -> Reply<One<T>> {
     Ok(Json(One { data }))
 }
 

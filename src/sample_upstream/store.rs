@@ -2,12 +2,22 @@
 
 use std::{
     convert::Infallible,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, PoisonError, RwLock,
+    },
 };
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 
-use super::data::SampleData;
+use super::{
+    data::{uuid_from, SampleData},
+    error::ApiError,
+};
+
+/// Serial of the first id writes hand out: far above the seeded serials, so that created ids
+/// never collide with seeded ones, and the same sequence of writes gets the same ids every run.
+const FIRST_WRITE_SERIAL: u64 = 1 << 32;
 
 /// The data the upstream serves now.
 ///
@@ -19,17 +29,31 @@ use super::data::SampleData;
 #[derive(Debug)]
 pub(super) struct Store {
     data: RwLock<Arc<SampleData>>,
+    next_serial: AtomicU64,
 }
 
 impl Store {
     pub(super) fn new(data: Arc<SampleData>) -> Self {
-        Self { data: RwLock::new(data) }
+        Self { data: RwLock::new(data), next_serial: AtomicU64::new(FIRST_WRITE_SERIAL) }
+    }
+
+    /// A fresh id for something a write creates.
+    pub(super) fn next_id(&self) -> String {
+        uuid_from(self.next_serial.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The data as of now; later writes do not change it.
     pub(super) fn snapshot(&self) -> Arc<SampleData> {
         // A panic in another request must not take the upstream down with it.
         self.data.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Runs `change` on the data under the write lock, so reads that start afterwards see its
+    /// effect. `change` must check everything before it changes anything: an error must leave
+    /// the data as it was.
+    pub(super) fn write<T>(&self, change: impl FnOnce(&mut SampleData) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut data = self.data.write().unwrap_or_else(PoisonError::into_inner);
+        change(Arc::make_mut(&mut data))
     }
 }
 

@@ -16,7 +16,9 @@ use super::{
     *,
 };
 
-pub(super) fn app() -> (Router, Arc<SampleData>, RequestLog) {
+mod writes;
+
+fn app() -> (Router, Arc<SampleData>, RequestLog) {
     let (data, log) = (Arc::new(SampleData::seeded()), RequestLog::default());
     (router(data.clone(), log.clone()), data, log)
 }
@@ -45,17 +47,17 @@ async fn call(app: &Router, uri: &str, authorization: Option<&str>) -> (StatusCo
     request(app, Method::GET, uri, authorization, Body::empty()).await
 }
 
-pub(super) async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
     call(app, uri, Some(&format!("Bearer {SAMPLE_API_KEY}"))).await
 }
 
 /// Sends `method uri` with the sample key and `body`, e.g. `json!({..}).to_string()`.
-pub(super) async fn send(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+async fn send(app: &Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
     request(app, method, uri, Some(&format!("Bearer {SAMPLE_API_KEY}")), body.into()).await
 }
 
 /// Ids over every page of the list at `uri` (which already has its `?`), checking `meta` at the end.
-pub(super) async fn all_ids(app: &Router, uri: &str) -> Vec<String> {
+async fn all_ids(app: &Router, uri: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for number in 1.. {
         let (status, body) = get(app, &format!("{uri}&page[size]=100&page[number]={number}")).await;

@@ -1,0 +1,222 @@
+//! The write operations, driven through the router as the facade would drive them.
+
+use chrono::SubsecRound;
+
+use super::*;
+use crate::sample_upstream::store::Store;
+
+const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
+
+/// A router over a fresh store, with the store at hand for what only it can do.
+fn fresh() -> (Router, Arc<Store>) {
+    let store = Arc::new(Store::new(Arc::new(SampleData::seeded())));
+    (routes(store.clone(), RequestLog::default()), store)
+}
+
+async fn post(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
+    send(app, Method::POST, uri, body.to_string()).await
+}
+
+async fn patch(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
+    send(app, Method::PATCH, uri, body.to_string()).await
+}
+
+fn room_uri(id: &str) -> String {
+    format!("/v2/rooms/{id}")
+}
+
+#[tokio::test]
+async fn a_created_room_reads_back_and_joins_the_list() {
+    let (app, _, _) = app();
+    let settings = json!({
+        "unique_name": "retro", "max_participants": 50, "enable_recording": true,
+        "webhook_event_url": "https://hooks.example.com/retro", "webhook_event_failover_url": "https://b.example.com",
+        "webhook_timeout_secs": 0,
+    });
+    let before = Utc::now();
+    let (status, body) = post(&app, "/v2/rooms", settings.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let room = &body["data"];
+    for (field, value) in settings.as_object().unwrap() {
+        assert_eq!(&room[field], value, "{field}");
+    }
+    assert_eq!((&room["active_session_id"], &room["record_type"]), (&Value::Null, &json!("room")));
+    assert!(room.get("sessions").is_none());
+    let created = serde_json::from_value::<Room>(room.clone()).unwrap();
+    assert!(created.created_at >= before.trunc_subsecs(6) && created.created_at <= Utc::now());
+    assert_eq!(created.updated_at, created.created_at);
+    let id = created.id.clone();
+    assert_eq!(Uuid::parse_str(&id).unwrap().hyphenated().to_string(), id);
+
+    assert_eq!(get(&app, &room_uri(&id)).await, (StatusCode::OK, json!({ "data": room })));
+    let mut all = all_ids(&app, "/v2/rooms?").await;
+    assert_eq!((all.len(), all.pop()), (5, Some(id.clone())), "the newest room comes last");
+    let (_, named) = get(&app, "/v2/rooms?filter[unique_name]=retro").await;
+    assert_eq!(named["data"][0]["id"], id);
+
+    // The same writes give the same ids in every run.
+    let (other, _) = fresh();
+    assert_eq!(post(&other, "/v2/rooms", json!({})).await.1["data"]["id"], id);
+}
+
+#[tokio::test]
+async fn a_room_created_without_settings_gets_the_spec_defaults() {
+    let (app, _, _) = app();
+    let (status, body) = post(&app, "/v2/rooms", json!({ "ignored": 1 })).await;
+    let room = &body["data"];
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        [&room["max_participants"], &room["enable_recording"], &room["webhook_timeout_secs"]],
+        [&json!(10), &json!(false), &Value::Null]
+    );
+    assert_eq!([&room["webhook_event_url"], &room["webhook_event_failover_url"]], [&json!(""), &json!("")]);
+    assert_eq!(room["unique_name"], room["id"], "no name given: the id stands in");
+    let (_, second) = post(&app, "/v2/rooms", json!({})).await;
+    assert_ne!(second["data"]["id"], room["id"]);
+}
+
+#[tokio::test]
+async fn an_update_changes_only_the_fields_sent_and_null_unsets_the_timeout() {
+    let (app, data, _) = app();
+    let seeded = serde_json::to_value(data.rooms.iter().find(|r| r.id == ids::ROOM).unwrap()).unwrap();
+    assert_eq!(seeded["webhook_timeout_secs"], 25);
+
+    let (status, body) = patch(&app, &room_uri(ids::ROOM), json!({ "max_participants": 20 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut expected = seeded.clone();
+    expected["max_participants"] = json!(20);
+    expected["updated_at"] = body["data"]["updated_at"].clone();
+    assert_eq!(body["data"], expected);
+    assert!(body["data"]["updated_at"].as_str() > seeded["updated_at"].as_str());
+
+    let changes = json!({ "webhook_timeout_secs": null, "webhook_event_failover_url": "", "unique_name": "all-hands" });
+    let (_, body) = patch(&app, &room_uri(&ids::ROOM.to_uppercase()), changes).await;
+    expected["webhook_timeout_secs"] = Value::Null;
+    expected["webhook_event_failover_url"] = json!("");
+    expected["updated_at"] = body["data"]["updated_at"].clone();
+    assert_eq!(body["data"], expected, "its own name is not taken");
+    assert_eq!(get(&app, &room_uri(ids::ROOM)).await.1["data"], expected);
+
+    let (_, body) = patch(&app, &room_uri(ids::ROOM), json!({})).await;
+    assert_eq!(body["data"]["max_participants"], 20, "an empty update changes no setting");
+}
+
+#[tokio::test]
+async fn a_deleted_room_is_gone_with_its_sessions_and_participants() {
+    let (app, data, _) = app();
+    assert_eq!(
+        send(&app, Method::DELETE, &room_uri(ids::ROOM), Body::empty()).await,
+        (StatusCode::NO_CONTENT, Value::Null)
+    );
+    let gone = envelope("10005", "Resource not found", "Room not found.");
+    assert_eq!(get(&app, &room_uri(ids::ROOM)).await, (StatusCode::NOT_FOUND, gone.clone()));
+    assert_eq!(send(&app, Method::DELETE, &room_uri(ids::ROOM), Body::empty()).await, (StatusCode::NOT_FOUND, gone));
+    let rooms = all_ids(&app, "/v2/rooms?").await;
+    assert_eq!(rooms, data.rooms.iter().filter(|r| r.id != ids::ROOM).map(|r| r.id.clone()).collect::<Vec<_>>());
+    let (status, _) = get(&app, &format!("/v2/room_sessions/{}", ids::LARGE_SESSION)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, sessions) = get(&app, &format!("/v2/room_sessions?filter[room_id]={}", ids::ROOM)).await;
+    assert_eq!(sessions["meta"]["total_results"], 0);
+    let (_, participants) = get(&app, "/v2/room_participants?page[size]=1").await;
+    let others = data.sessions.iter().filter(|s| s.room_id != ids::ROOM).map(|s| s.id.as_str()).collect::<Vec<_>>();
+    let kept = data.participants.iter().filter(|p| others.contains(&p.session_id.as_str())).count();
+    assert_eq!(participants["meta"]["total_results"], kept);
+}
+
+#[tokio::test]
+async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
+    let (app, data, _) = app();
+    let room = room_uri(ids::ROOM);
+    // (body, pointer, code) per method and path.
+    let rooms: &[(&str, &str, &str)] = &[
+        ("not json", "", "10023"),
+        ("[]", "", "10023"),
+        ("", "", "10023"),
+        (r#"{"max_participants": 1}"#, "/max_participants", "10015"),
+        (r#"{"max_participants": 51}"#, "/max_participants", "10015"),
+        (r#"{"max_participants": 10.5}"#, "/max_participants", "10015"),
+        (r#"{"max_participants": "10"}"#, "/max_participants", "10015"),
+        (r#"{"enable_recording": "yes"}"#, "/enable_recording", "10015"),
+        (r#"{"webhook_event_url": "example.com"}"#, "/webhook_event_url", "10015"),
+        (r#"{"webhook_timeout_secs": 31}"#, "/webhook_timeout_secs", "10015"),
+        (r#"{"webhook_timeout_secs": -1}"#, "/webhook_timeout_secs", "10015"),
+        (r#"{"unique_name": 5}"#, "/unique_name", "10015"),
+        (r#"{"unique_name": "standup"}"#, "/unique_name", "10015"),
+    ];
+    let room_changes: &[(&str, &str, &str)] = &[
+        ("null", "", "10023"),
+        (r#"{"max_participants": null}"#, "/max_participants", "10015"),
+        (r#"{"webhook_event_failover_url": null}"#, "/webhook_event_failover_url", "10015"),
+        (r#"{"unique_name": "standup"}"#, "/unique_name", "10015"),
+        (r#"{"unique_name": null}"#, "/unique_name", "10015"),
+    ];
+    let cases = [(Method::POST, "/v2/rooms", rooms), (Method::PATCH, &room, room_changes)];
+    for (method, uri, bodies) in cases {
+        for &(body, pointer, code) in bodies {
+            let (status, answer) = send(&app, method.clone(), uri, body).await;
+            let error = &answer["errors"][0];
+            let expected = (StatusCode::UNPROCESSABLE_ENTITY, &json!(code));
+            assert_eq!((status, &error["code"]), expected, "{method} {uri} {body}");
+            assert_eq!(error["source"], json!({ "pointer": pointer }), "{method} {uri} {body}");
+        }
+    }
+    let (_, answer) = post(&app, "/v2/rooms", json!({ "max_participants": 1 })).await;
+    let detail = "max_participants must be an integer from 2 to 50.";
+    let source = json!({ "pointer": "/max_participants" });
+    let error = json!({ "code": "10015", "title": "Invalid parameter", "detail": detail, "source": source });
+    assert_eq!(answer, json!({ "errors": [error] }));
+    assert_eq!(all_ids(&app, "/v2/rooms?").await.len(), data.rooms.len());
+    let seeded_room = data.rooms.iter().find(|r| r.id == ids::ROOM).unwrap();
+    assert_eq!(get(&app, &room).await.1["data"], json!(seeded_room));
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_and_malformed_ids_400() {
+    let (app, _, _) = app();
+    let room = envelope("10005", "Resource not found", "Room not found.");
+    for method in [Method::PATCH, Method::DELETE] {
+        let answer = send(&app, method.clone(), &room_uri(UNKNOWN), "{}").await;
+        assert_eq!(answer, (StatusCode::NOT_FOUND, room.clone()), "{method}");
+        let (status, answer) = send(&app, method.clone(), &room_uri("123"), "{}").await;
+        assert_eq!((status, &answer["errors"][0]["code"]), (StatusCode::BAD_REQUEST, &json!("10015")), "{method}");
+    }
+}
+
+#[tokio::test]
+async fn writes_need_the_api_key() {
+    let (app, _, _) = app();
+    for (method, uri) in [
+        (Method::POST, "/v2/rooms".to_owned()),
+        (Method::PATCH, room_uri(ids::ROOM)),
+        (Method::DELETE, room_uri(ids::ROOM)),
+    ] {
+        let (status, _) = request(&app, method.clone(), &uri, None, Body::from("{}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_read_snapshot_is_not_changed_by_a_later_write() {
+    let (app, store) = fresh();
+    let before = store.snapshot();
+    post(&app, "/v2/rooms", json!({ "unique_name": "later" })).await;
+    assert_eq!((before.rooms.len(), store.snapshot().rooms.len()), (4, 5));
+}
+
+#[tokio::test]
+async fn a_spawned_upstream_serves_its_writes_and_fails_them_as_configured() {
+    let faults = Faults { unavailable: 2, ..Default::default() };
+    let upstream = SampleUpstream::spawn_with_faults(([127, 0, 0, 1], 0).into(), faults).await.unwrap();
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for name in ["one", "two", "three"] {
+        let request = client.post(format!("{}/rooms", upstream.base_url())).bearer_auth(SAMPLE_API_KEY);
+        statuses.push(request.json(&json!({ "unique_name": name })).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [201, 503, 201]);
+    let names: Vec<_> = upstream.snapshot().rooms.iter().skip(4).map(|r| r.unique_name.clone()).collect();
+    assert_eq!((names, upstream.data.rooms.len()), (vec!["one".to_owned(), "three".to_owned()], 4));
+    let writes = upstream.log.writes();
+    assert_eq!(writes.len(), 2, "the fault hit before the log: {writes:?}");
+    assert_eq!(writes[1], (Method::POST, "/v2/rooms".to_owned(), Some(json!({ "unique_name": "three" }))));
+}

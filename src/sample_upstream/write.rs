@@ -1,0 +1,112 @@
+//! The write operations of `video-actions.openapi.yaml`: create, update and delete rooms.
+//!
+//! Handlers read the body (see [`super::body`]) and hand over to a method that checks the ids
+//! and then changes the data under the store's write lock, so that reads starting afterwards
+//! see the change.
+
+use std::{collections::HashSet, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{patch, post},
+    Json, Router,
+};
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::{
+    body::RoomSettings,
+    data::{position, Room, SampleData},
+    error::ApiError,
+    read::{one, One, Reply},
+    store::Store,
+};
+
+/// The clock, cut to the microseconds Telnyx's timestamps carry, so that what is stored is
+/// exactly what is served.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl SampleData {
+    /// 422 if another room than `except` already has the unique name `name`: Telnyx keeps
+    /// them unique within the account.
+    fn check_name_is_free(&self, name: Option<&str>, except: Option<&str>) -> Result<(), ApiError> {
+        let taken = |room: &Room| Some(room.unique_name.as_str()) == name && Some(room.id.as_str()) != except;
+        if self.rooms.iter().any(taken) {
+            return Err(ApiError::invalid_field("/unique_name".into(), "unique_name has already been taken.".into()));
+        }
+        Ok(())
+    }
+
+    /// Room `id` with `settings` over the spec's defaults. The spec gives `unique_name` no
+    /// default; the room's id stands in, which keeps names unique and never null.
+    fn create_room(&mut self, id: String, settings: RoomSettings, now: DateTime<Utc>) -> Result<Room, ApiError> {
+        self.check_name_is_free(settings.unique_name.as_deref(), None)?;
+        let mut room = Room {
+            id: id.clone(),
+            unique_name: id,
+            max_participants: 10,
+            enable_recording: false,
+            webhook_event_url: String::new(),
+            webhook_event_failover_url: String::new(),
+            webhook_timeout_secs: None,
+            created_at: now,
+            updated_at: now,
+            active_session_id: None,
+            record_type: "room".into(),
+            sessions: None,
+        };
+        settings.apply(&mut room);
+        self.rooms.push(room.clone());
+        Ok(room)
+    }
+
+    fn update_room(&mut self, raw_id: &str, settings: RoomSettings, now: DateTime<Utc>) -> Result<Room, ApiError> {
+        let i = position(&self.rooms, raw_id, "room_id", "Room")?;
+        self.check_name_is_free(settings.unique_name.as_deref(), Some(&self.rooms[i].id))?;
+        let room = &mut self.rooms[i];
+        settings.apply(room);
+        room.updated_at = now;
+        Ok(room.clone())
+    }
+
+    /// Deletes the room with its sessions and their participants, so that nothing served
+    /// afterwards points at a room that does not exist.
+    fn delete_room(&mut self, raw_id: &str) -> Result<(), ApiError> {
+        let room = self.rooms.remove(position(&self.rooms, raw_id, "room_id", "Room")?);
+        let sessions: HashSet<String> =
+            self.sessions.iter().filter(|s| s.room_id == room.id).map(|s| s.id.clone()).collect();
+        self.sessions.retain(|s| s.room_id != room.id);
+        self.participants.retain(|p| !sessions.contains(&p.session_id));
+        Ok(())
+    }
+}
+
+type Shared = State<Arc<Store>>;
+type Created<T> = Result<(StatusCode, Json<One<T>>), ApiError>;
+
+fn created<T>(data: T) -> Created<T> {
+    Ok((StatusCode::CREATED, Json(One { data })))
+}
+
+async fn create_room(State(store): Shared, body: Bytes) -> Created<Room> {
+    let settings = RoomSettings::parse(&body)?;
+    created(store.write(|data| data.create_room(store.next_id(), settings, now()))?)
+}
+
+async fn update_room(State(store): Shared, Path(id): Path<String>, body: Bytes) -> Reply<One<Room>> {
+    let settings = RoomSettings::parse(&body)?;
+    one(store.write(|data| data.update_room(&id, settings, now()))?)
+}
+
+async fn delete_room(State(store): Shared, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    store.write(|data| data.delete_room(&id))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The writes, all of which need the API key.
+pub(super) fn routes() -> Router<Arc<Store>> {
+    Router::new().route("/v2/rooms", post(create_room)).route("/v2/rooms/{id}", patch(update_room).delete(delete_room))
+}
