@@ -105,3 +105,38 @@ impl RoomSettings {
         set(&mut room.webhook_timeout_secs, self.webhook_timeout_secs);
     }
 }
+
+/// A `CreateRoomClientTokenRequest`, with the spec's defaults filled in.
+pub(super) struct JoinTokenRequest {
+    pub(super) token_ttl_secs: u32,
+    pub(super) refresh_token_ttl_secs: u32,
+}
+
+impl JoinTokenRequest {
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
+        Ok(Self {
+            token_ttl_secs: token_ttl(&fields)?,
+            refresh_token_ttl_secs: fields.int("refresh_token_ttl_secs", 60..=86_400)?.unwrap_or(3600),
+        })
+    }
+}
+
+/// A `RefreshRoomClientTokenRequest`, with the spec's defaults filled in.
+pub(super) struct RefreshTokenRequest {
+    pub(super) refresh_token: String,
+    pub(super) token_ttl_secs: u32,
+}
+
+impl RefreshTokenRequest {
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
+        let refresh_token = fields.text("refresh_token")?.ok_or_else(|| ApiError::missing_field("refresh_token"))?;
+        Ok(Self { refresh_token, token_ttl_secs: token_ttl(&fields)? })
+    }
+}
+
+/// `token_ttl_secs`, the same in both token requests.
+fn token_ttl(fields: &Fields) -> Result<u32, ApiError> {
+    Ok(fields.int("token_ttl_secs", 10..=3600)?.unwrap_or(600))
+}

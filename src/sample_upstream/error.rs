@@ -50,10 +50,22 @@ impl ApiError {
         Self { source: Some(Source::Pointer(String::new())), ..error }
     }
 
+    /// 422 for a required top-level body field that is absent.
+    pub(super) fn missing_field(field: &str) -> Self {
+        let detail = format!("{field} is required.");
+        let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "10004", "Missing required parameter", detail);
+        Self { source: Some(Source::Pointer(format!("/{field}"))), ..error }
+    }
+
     /// 422 for a body field whose value is not acceptable.
     pub(super) fn invalid_field(pointer: String, detail: String) -> Self {
         let error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "10015", "Invalid parameter", detail);
         Self { source: Some(Source::Pointer(pointer)), ..error }
+    }
+
+    /// 403, the only failure the spec documents for the client-token actions.
+    pub(super) fn forbidden(detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "10010", "Authorization failed", detail.into())
     }
 
     pub(super) fn body_too_large() -> Self {

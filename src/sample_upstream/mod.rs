@@ -1,4 +1,5 @@
-//! A seeded, deterministic fake of Telnyx's Video API: the eight reads and the room writes.
+//! A seeded, deterministic fake of Telnyx's Video API: the eight reads, the room writes and
+//! client tokens.
 //!
 //! `--demo`, the integration tests and the benchmarks run against it, so it follows the
 //! documented semantics (bearer auth, paging bounds, date filters on UTC calendar dates, body
@@ -15,6 +16,7 @@ mod faults;
 mod log;
 mod read;
 mod store;
+mod token;
 mod write;
 
 pub use data::{Participant, Room, SampleData, Session};
@@ -78,6 +80,7 @@ fn routes(store: Arc<Store>, log: RequestLog) -> Router {
         .merge(write::routes())
         .fallback(|| async { ApiError::not_found("Resource") })
         .layer(middleware::from_fn(authenticate))
+        .merge(write::open_routes())
         .with_state(store)
         // The last layer runs first: record every request, even those authentication rejects.
         .layer(middleware::from_fn_with_state(log, record))

@@ -13,6 +13,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use super::{
     data::{uuid_from, SampleData},
     error::ApiError,
+    token::Signer,
 };
 
 /// Serial of the first id writes hand out: far above the seeded serials, so that created ids
@@ -30,11 +31,13 @@ const FIRST_WRITE_SERIAL: u64 = 1 << 32;
 pub(super) struct Store {
     data: RwLock<Arc<SampleData>>,
     next_serial: AtomicU64,
+    /// Signs the client tokens this upstream issues.
+    pub(super) signer: Signer,
 }
 
 impl Store {
     pub(super) fn new(data: Arc<SampleData>) -> Self {
-        Self { data: RwLock::new(data), next_serial: AtomicU64::new(FIRST_WRITE_SERIAL) }
+        Self { data: RwLock::new(data), next_serial: AtomicU64::new(FIRST_WRITE_SERIAL), signer: Signer::random() }
     }
 
     /// A fresh id for something a write creates.

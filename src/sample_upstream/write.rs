@@ -1,4 +1,5 @@
-//! The write operations of `video-actions.openapi.yaml`: create, update and delete rooms.
+//! The write operations of `video-actions.openapi.yaml`: create, update and delete rooms,
+//! and issue and refresh client tokens.
 //!
 //! Handlers read the body (see [`super::body`]) and hand over to a method that checks the ids
 //! and then changes the data under the store's write lock, so that reads starting afterwards
@@ -14,13 +15,15 @@ use axum::{
     Json, Router,
 };
 use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
 
 use super::{
-    body::RoomSettings,
-    data::{position, Room, SampleData},
+    body::{JoinTokenRequest, RefreshTokenRequest, RoomSettings},
+    data::{find, position, Room, SampleData},
     error::ApiError,
     read::{one, One, Reply},
     store::Store,
+    token::Kind,
 };
 
 /// The clock, cut to the microseconds Telnyx's timestamps carry, so that what is stored is
@@ -84,6 +87,52 @@ impl SampleData {
     }
 }
 
+/// The data of a `generate_join_client_token` answer.
+#[derive(Serialize)]
+struct JoinTokens {
+    token: String,
+    token_expires_at: String,
+    refresh_token: String,
+    refresh_token_expires_at: String,
+}
+
+/// The data of a `refresh_client_token` answer.
+#[derive(Serialize)]
+struct RefreshedToken {
+    token: String,
+    token_expires_at: String,
+}
+
+impl Store {
+    /// The id of the room with path id `raw_id`, as stored.
+    fn room_id(&self, raw_id: &str) -> Result<String, ApiError> {
+        Ok(find(&self.snapshot().rooms, raw_id, "room_id", "Room")?.id.clone())
+    }
+
+    fn join_tokens(&self, raw_room_id: &str, request: JoinTokenRequest) -> Result<JoinTokens, ApiError> {
+        let (room, now) = (self.room_id(raw_room_id)?, now());
+        let access = self.signer.issue(Kind::Access, &room, self.next_id(), now, request.token_ttl_secs);
+        let refresh = self.signer.issue(Kind::Refresh, &room, self.next_id(), now, request.refresh_token_ttl_secs);
+        Ok(JoinTokens {
+            token: access.token,
+            token_expires_at: access.expires_at,
+            refresh_token: refresh.token,
+            refresh_token_expires_at: refresh.expires_at,
+        })
+    }
+
+    /// A new access token, for a refresh token this upstream issued for the room and that has
+    /// not expired; otherwise 403, the one failure the spec documents here.
+    fn refresh_token(&self, raw_room_id: &str, request: RefreshTokenRequest) -> Result<RefreshedToken, ApiError> {
+        let room = self.room_id(raw_room_id)?;
+        if !self.signer.is_live_refresh_token(&request.refresh_token, &room) {
+            return Err(ApiError::forbidden("The refresh token is invalid, expired, or not for this room."));
+        }
+        let access = self.signer.issue(Kind::Access, &room, self.next_id(), now(), request.token_ttl_secs);
+        Ok(RefreshedToken { token: access.token, token_expires_at: access.expires_at })
+    }
+}
+
 type Shared = State<Arc<Store>>;
 type Created<T> = Result<(StatusCode, Json<One<T>>), ApiError>;
 
@@ -106,7 +155,24 @@ async fn delete_room(State(store): Shared, Path(id): Path<String>) -> Result<Sta
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The writes, all of which need the API key.
+async fn generate_join_client_token(State(store): Shared, Path(id): Path<String>, body: Bytes) -> Created<JoinTokens> {
+    created(store.join_tokens(&id, JoinTokenRequest::parse(&body)?)?)
+}
+
+async fn refresh_client_token(State(store): Shared, Path(id): Path<String>, body: Bytes) -> Created<RefreshedToken> {
+    created(store.refresh_token(&id, RefreshTokenRequest::parse(&body)?)?)
+}
+
+/// The writes that need the API key.
 pub(super) fn routes() -> Router<Arc<Store>> {
-    Router::new().route("/v2/rooms", post(create_room)).route("/v2/rooms/{id}", patch(update_room).delete(delete_room))
+    Router::new()
+        .route("/v2/rooms", post(create_room))
+        .route("/v2/rooms/{id}", patch(update_room).delete(delete_room))
+        .route("/v2/rooms/{id}/actions/generate_join_client_token", post(generate_join_client_token))
+}
+
+/// The writes the spec marks `security: []`, which therefore need no API key: the refresh
+/// token is a client's only credential.
+pub(super) fn open_routes() -> Router<Arc<Store>> {
+    Router::new().route("/v2/rooms/{id}/actions/refresh_client_token", post(refresh_client_token))
 }

@@ -1,9 +1,10 @@
 //! The write operations, driven through the router as the facade would drive them.
 
-use chrono::SubsecRound;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{SubsecRound, TimeDelta};
 
 use super::*;
-use crate::sample_upstream::store::Store;
+use crate::sample_upstream::{store::Store, token::Kind};
 
 const UNKNOWN: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -23,6 +24,24 @@ async fn patch(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
 
 fn room_uri(id: &str) -> String {
     format!("/v2/rooms/{id}")
+}
+
+/// A JWT's claims, checking that it is three base64url parts.
+fn claims(token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    assert!(parts.iter().all(|part| URL_SAFE_NO_PAD.decode(part).is_ok()), "{token}");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+}
+
+/// Asserts that `expires_at` is a whole-second UTC time `ttl` seconds after the token's `iat`,
+/// and that the token's `exp` says the same.
+fn assert_expiry(claims: &Value, expires_at: &Value, ttl: i64) {
+    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
+    assert_eq!(exp - iat, ttl, "{claims}");
+    let expected = DateTime::from_timestamp(exp, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    assert_eq!(expires_at, &json!(expected));
+    assert!((iat - Utc::now().timestamp()).abs() <= 5, "iat {iat} is not now");
 }
 
 #[tokio::test]
@@ -124,8 +143,69 @@ async fn a_deleted_room_is_gone_with_its_sessions_and_participants() {
 }
 
 #[tokio::test]
+async fn join_tokens_are_jwts_expiring_when_asked_and_by_default() {
+    let (app, _) = fresh();
+    let uri = format!("{}/actions/generate_join_client_token", room_uri(ids::ROOM));
+    let (status, body) = post(&app, &uri, json!({ "token_ttl_secs": 10, "refresh_token_ttl_secs": 86_400 })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let data = body["data"].as_object().unwrap();
+    let keys: BTreeSet<_> = data.keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["refresh_token", "refresh_token_expires_at", "token", "token_expires_at"]));
+    let (access, refresh) = (claims(data["token"].as_str().unwrap()), claims(data["refresh_token"].as_str().unwrap()));
+    assert_expiry(&access, &data["token_expires_at"], 10);
+    assert_expiry(&refresh, &data["refresh_token_expires_at"], 86_400);
+    assert_eq!((&access["typ"], &refresh["typ"]), (&json!("access"), &json!("refresh")));
+    let grant = json!([{ "actions": ["join"], "resources": [format!("telnyx:video:rooms:{}", ids::ROOM)] }]);
+    assert_eq!((&access["grants"], &refresh["grants"]), (&grant, &grant));
+    assert_ne!(access["jti"], refresh["jti"]);
+
+    let (_, body) = post(&app, &uri, json!({})).await;
+    assert_expiry(&claims(body["data"]["token"].as_str().unwrap()), &body["data"]["token_expires_at"], 600);
+    let refresh = claims(body["data"]["refresh_token"].as_str().unwrap());
+    assert_expiry(&refresh, &body["data"]["refresh_token_expires_at"], 3600);
+}
+
+#[tokio::test]
+async fn a_refresh_needs_a_live_refresh_token_this_upstream_issued_for_the_room() {
+    let (app, store) = fresh();
+    let generate = format!("{}/actions/generate_join_client_token", room_uri(ids::ROOM));
+    let (_, issued) = post(&app, &generate, json!({})).await;
+    let (token, refresh_token) = (&issued["data"]["token"], &issued["data"]["refresh_token"]);
+    let refresh = format!("{}/actions/refresh_client_token", room_uri(ids::ROOM));
+
+    let (status, body) = post(&app, &refresh, json!({ "refresh_token": refresh_token, "token_ttl_secs": 3600 })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let keys: BTreeSet<_> = body["data"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["token", "token_expires_at"]));
+    let access = claims(body["data"]["token"].as_str().unwrap());
+    assert_expiry(&access, &body["data"]["token_expires_at"], 3600);
+    assert_eq!(access["typ"], "access");
+    let (_, body) = post(&app, &refresh, json!({ "refresh_token": refresh_token })).await;
+    assert_expiry(&claims(body["data"]["token"].as_str().unwrap()), &body["data"]["token_expires_at"], 600);
+
+    let other_room = &store.snapshot().rooms[0].id;
+    let (_, elsewhere) = post(&fresh().0, &generate, json!({})).await;
+    let expired = store.signer.issue(Kind::Refresh, ids::ROOM, "jti".into(), Utc::now() - TimeDelta::hours(2), 60);
+    let refused = [
+        (refresh.clone(), token.clone()),
+        (refresh.clone(), json!("not.a.jwt")),
+        (refresh.clone(), elsewhere["data"]["refresh_token"].clone()),
+        (refresh.clone(), json!(expired.token)),
+        (format!("{}/actions/refresh_client_token", room_uri(other_room)), refresh_token.clone()),
+    ];
+    let forbidden =
+        envelope("10010", "Authorization failed", "The refresh token is invalid, expired, or not for this room.");
+    for (uri, refresh_token) in refused {
+        let answer = post(&app, &uri, json!({ "refresh_token": refresh_token })).await;
+        assert_eq!(answer, (StatusCode::FORBIDDEN, forbidden.clone()), "{refresh_token}");
+    }
+}
+
+#[tokio::test]
 async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
     let (app, data, _) = app();
+    let generate = format!("{}/actions/generate_join_client_token", room_uri(ids::ROOM));
+    let refresh = format!("{}/actions/refresh_client_token", room_uri(ids::ROOM));
     let room = room_uri(ids::ROOM);
     // (body, pointer, code) per method and path.
     let rooms: &[(&str, &str, &str)] = &[
@@ -150,7 +230,24 @@ async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
         (r#"{"unique_name": "standup"}"#, "/unique_name", "10015"),
         (r#"{"unique_name": null}"#, "/unique_name", "10015"),
     ];
-    let cases = [(Method::POST, "/v2/rooms", rooms), (Method::PATCH, &room, room_changes)];
+    let generate_bodies: &[(&str, &str, &str)] = &[
+        ("", "", "10023"),
+        (r#"{"token_ttl_secs": 9}"#, "/token_ttl_secs", "10015"),
+        (r#"{"token_ttl_secs": 3601}"#, "/token_ttl_secs", "10015"),
+        (r#"{"refresh_token_ttl_secs": 59}"#, "/refresh_token_ttl_secs", "10015"),
+        (r#"{"refresh_token_ttl_secs": 86401}"#, "/refresh_token_ttl_secs", "10015"),
+    ];
+    let refresh_bodies: &[(&str, &str, &str)] = &[
+        ("{}", "/refresh_token", "10004"),
+        (r#"{"refresh_token": 1}"#, "/refresh_token", "10015"),
+        (r#"{"refresh_token": "x", "token_ttl_secs": 0}"#, "/token_ttl_secs", "10015"),
+    ];
+    let cases = [
+        (Method::POST, "/v2/rooms", rooms),
+        (Method::PATCH, &room, room_changes),
+        (Method::POST, &generate, generate_bodies),
+        (Method::POST, &refresh, refresh_bodies),
+    ];
     for (method, uri, bodies) in cases {
         for &(body, pointer, code) in bodies {
             let (status, answer) = send(&app, method.clone(), uri, body).await;
@@ -174,25 +271,44 @@ async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
 async fn unknown_ids_are_404_and_malformed_ids_400() {
     let (app, _, _) = app();
     let room = envelope("10005", "Resource not found", "Room not found.");
-    for method in [Method::PATCH, Method::DELETE] {
-        let answer = send(&app, method.clone(), &room_uri(UNKNOWN), "{}").await;
-        assert_eq!(answer, (StatusCode::NOT_FOUND, room.clone()), "{method}");
-        let (status, answer) = send(&app, method.clone(), &room_uri("123"), "{}").await;
-        assert_eq!((status, &answer["errors"][0]["code"]), (StatusCode::BAD_REQUEST, &json!("10015")), "{method}");
+    let cases = [
+        (Method::PATCH, room_uri(UNKNOWN), json!({}), &room),
+        (Method::DELETE, room_uri(UNKNOWN), json!({}), &room),
+        (Method::POST, format!("{}/actions/generate_join_client_token", room_uri(UNKNOWN)), json!({}), &room),
+        (
+            Method::POST,
+            format!("{}/actions/refresh_client_token", room_uri(UNKNOWN)),
+            json!({ "refresh_token": "x" }),
+            &room,
+        ),
+    ];
+    for (method, uri, body, expected) in cases {
+        let answer = send(&app, method.clone(), &uri, body.to_string()).await;
+        assert_eq!(answer, (StatusCode::NOT_FOUND, expected.clone()), "{method} {uri}");
+        let malformed = uri.replace(UNKNOWN, "123");
+        let (status, answer) = send(&app, method.clone(), &malformed, body.to_string()).await;
+        assert_eq!((status, &answer["errors"][0]["code"]), (StatusCode::BAD_REQUEST, &json!("10015")), "{malformed}");
     }
 }
 
 #[tokio::test]
-async fn writes_need_the_api_key() {
+async fn only_the_refresh_the_spec_leaves_open_works_without_the_api_key() {
     let (app, _, _) = app();
+    let anonymous = |method: Method, uri: String, body: Value| {
+        let app = app.clone();
+        async move { request(&app, method, &uri, None, Body::from(body.to_string())).await.0 }
+    };
+    let generate = format!("{}/actions/generate_join_client_token", room_uri(ids::ROOM));
     for (method, uri) in [
         (Method::POST, "/v2/rooms".to_owned()),
         (Method::PATCH, room_uri(ids::ROOM)),
         (Method::DELETE, room_uri(ids::ROOM)),
+        (Method::POST, generate),
     ] {
-        let (status, _) = request(&app, method.clone(), &uri, None, Body::from("{}")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        assert_eq!(anonymous(method.clone(), uri.clone(), json!({})).await, StatusCode::UNAUTHORIZED, "{method} {uri}");
     }
+    let refresh = format!("{}/actions/refresh_client_token", room_uri(ids::ROOM));
+    assert_eq!(anonymous(Method::POST, refresh, json!({ "refresh_token": "x" })).await, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
