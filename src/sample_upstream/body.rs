@@ -1,11 +1,15 @@
 //! The JSON bodies of the writes, read field by field as `video-actions.openapi.yaml` defines
 //! them, so that every complaint (422) points at the field it is about.
 
-use std::ops::RangeInclusive;
+use std::{collections::HashSet, ops::RangeInclusive};
 
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
-use super::{data::Room, error::ApiError};
+use super::{
+    data::{Participant, Room},
+    error::ApiError,
+};
 
 /// A write's body: a JSON object, whose unknown fields are ignored.
 struct Fields(Map<String, Value>);
@@ -58,6 +62,22 @@ impl Fields {
         self.get(key, "a URL with a scheme, such as https, or empty", |value| {
             value.as_str().filter(|url| url.is_empty() || url::Url::parse(url).is_ok()).map(str::to_owned)
         })
+    }
+
+    /// A list of participant ids, lowercased and hyphenated like the stored ones; 422 pointing
+    /// at the first entry that is not a UUID.
+    fn ids(&self, key: &str) -> Result<Option<HashSet<String>>, ApiError> {
+        let Some(value) = self.0.get(key) else {
+            return Ok(None);
+        };
+        let detail = || format!("{key} must be a list of participant ids (UUIDs).");
+        let ids = value.as_array().ok_or_else(|| ApiError::invalid_field(format!("/{key}"), detail()))?;
+        let id = |(i, id): (usize, &Value)| {
+            let uuid = id.as_str().and_then(|id| Uuid::parse_str(id).ok());
+            uuid.map(|uuid| uuid.hyphenated().to_string())
+                .ok_or_else(|| ApiError::invalid_field(format!("/{key}/{i}"), detail()))
+        };
+        ids.iter().enumerate().map(id).collect::<Result<_, _>>().map(Some)
     }
 }
 
@@ -139,4 +159,34 @@ impl RefreshTokenRequest {
 /// `token_ttl_secs`, the same in both token requests.
 fn token_ttl(fields: &Fields) -> Result<u32, ApiError> {
     Ok(fields.int("token_ttl_secs", 10..=3600)?.unwrap_or(600))
+}
+
+/// An `ActionsParticipantsRequest`: whom a kick, mute or unmute acts on.
+pub(super) struct Targets {
+    /// The ids listed in `participants`; `None` for `"all"`.
+    pub(super) only: Option<HashSet<String>>,
+    exclude: HashSet<String>,
+}
+
+impl Targets {
+    /// The spec leaves `participants` optional without saying what its absence means, so it is
+    /// required here: a request that forgot it fails instead of acting on an unknown set.
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let fields = Fields::parse(body)?;
+        let only = match fields.0.get("participants") {
+            None => return Err(ApiError::missing_field("participants")),
+            Some(Value::String(all)) if all == "all" => None,
+            Some(Value::Array(_)) => fields.ids("participants")?,
+            Some(_) => {
+                let detail = r#"participants must be "all" or a list of participant ids."#.into();
+                return Err(ApiError::invalid_field("/participants".into(), detail));
+            }
+        };
+        Ok(Self { only, exclude: fields.ids("exclude")?.unwrap_or_default() })
+    }
+
+    /// Whether `participant` is listed (or all are) and not excluded.
+    pub(super) fn pick(&self, participant: &Participant) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&participant.id)) && !self.exclude.contains(&participant.id)
+    }
 }

@@ -63,6 +63,12 @@ impl ApiError {
         Self { source: Some(Source::Pointer(pointer)), ..error }
     }
 
+    /// 422 for an action on a room session that has already ended.
+    pub(super) fn session_ended() -> Self {
+        let detail = "Room session has already ended.".into();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "10015", "Bad Request", detail)
+    }
+
     /// 403, the only failure the spec documents for the client-token actions.
     pub(super) fn forbidden(detail: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "10010", "Authorization failed", detail.into())

@@ -1,5 +1,4 @@
-//! A seeded, deterministic fake of Telnyx's Video API: the eight reads, the room writes and
-//! client tokens.
+//! A seeded, deterministic fake of Telnyx's Video API: the eight reads and the nine writes.
 //!
 //! `--demo`, the integration tests and the benchmarks run against it, so it follows the
 //! documented semantics (bearer auth, paging bounds, date filters on UTC calendar dates, body

@@ -1,5 +1,6 @@
-//! The write operations of `video-actions.openapi.yaml`: create, update and delete rooms,
-//! and issue and refresh client tokens.
+//! The nine write operations of `video-actions.openapi.yaml`: create, update and delete rooms,
+//! issue and refresh client tokens, and end a room session or kick, mute or unmute its
+//! participants.
 //!
 //! Handlers read the body (see [`super::body`]) and hand over to a method that checks the ids
 //! and then changes the data under the store's write lock, so that reads starting afterwards
@@ -18,8 +19,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use super::{
-    body::{JoinTokenRequest, RefreshTokenRequest, RoomSettings},
-    data::{find, position, Room, SampleData},
+    body::{JoinTokenRequest, RefreshTokenRequest, RoomSettings, Targets},
+    data::{find, position, Participant, Room, SampleData},
     error::ApiError,
     read::{one, One, Reply},
     store::Store,
@@ -85,6 +86,69 @@ impl SampleData {
         self.participants.retain(|p| !sessions.contains(&p.session_id));
         Ok(())
     }
+
+    /// The index of the session with path id `raw_id`; 422 if it has already ended, since
+    /// there is nobody left to act on.
+    fn active_session(&self, raw_id: &str) -> Result<usize, ApiError> {
+        let i = position(&self.sessions, raw_id, "room_session_id", "Room session")?;
+        if self.sessions[i].active {
+            Ok(i)
+        } else {
+            Err(ApiError::session_ended())
+        }
+    }
+
+    /// Checks that `targets` can be acted on in session `raw_id`: it is active and every listed
+    /// id is one of its participants (404 otherwise). Returns the session's index.
+    fn check_targets(&self, raw_id: &str, targets: &Targets) -> Result<usize, ApiError> {
+        let i = self.active_session(raw_id)?;
+        if let Some(only) = &targets.only {
+            let session = &self.sessions[i].id;
+            let known: HashSet<&str> =
+                self.participants.iter().filter(|p| &p.session_id == session).map(|p| p.id.as_str()).collect();
+            if !only.iter().all(|id| known.contains(id.as_str())) {
+                return Err(ApiError::not_found("Room participant"));
+            }
+        }
+        Ok(i)
+    }
+
+    /// Makes the participants of session `session_id` that `pick` picks and that are still in
+    /// leave at `now`; returns how many left.
+    fn leave(&mut self, session_id: &str, now: DateTime<Utc>, pick: impl Fn(&Participant) -> bool) -> usize {
+        let still_in = |p: &&mut Participant| p.session_id == session_id && p.left_at.is_none() && pick(p);
+        let mut left = 0;
+        for participant in self.participants.iter_mut().filter(still_in) {
+            (participant.left_at, participant.updated_at) = (Some(now), now);
+            left += 1;
+        }
+        left
+    }
+
+    /// Ends the session, which, as the spec notes, also kicks everyone still in; its room has
+    /// no active session any more.
+    fn end_session(&mut self, raw_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let i = self.active_session(raw_id)?;
+        let session = &mut self.sessions[i];
+        (session.active, session.ended_at, session.updated_at) = (false, Some(now), now);
+        let id = session.id.clone();
+        self.leave(&id, now, |_| true);
+        for room in self.rooms.iter_mut().filter(|room| room.active_session_id.as_ref() == Some(&id)) {
+            room.active_session_id = None;
+        }
+        Ok(())
+    }
+
+    /// Kicks the targeted participants that are still in; the session is updated when
+    /// anybody left.
+    fn kick(&mut self, raw_id: &str, targets: &Targets, now: DateTime<Utc>) -> Result<(), ApiError> {
+        let i = self.check_targets(raw_id, targets)?;
+        let id = self.sessions[i].id.clone();
+        if self.leave(&id, now, |p| targets.pick(p)) > 0 {
+            self.sessions[i].updated_at = now;
+        }
+        Ok(())
+    }
 }
 
 /// The data of a `generate_join_client_token` answer.
@@ -140,6 +204,16 @@ fn created<T>(data: T) -> Created<T> {
     Ok((StatusCode::CREATED, Json(One { data })))
 }
 
+/// The data of every session action's answer: `{"result": "ok"}`.
+#[derive(Serialize)]
+struct ActionResult {
+    result: &'static str,
+}
+
+fn done() -> Reply<One<ActionResult>> {
+    one(ActionResult { result: "ok" })
+}
+
 async fn create_room(State(store): Shared, body: Bytes) -> Created<Room> {
     let settings = RoomSettings::parse(&body)?;
     created(store.write(|data| data.create_room(store.next_id(), settings, now()))?)
@@ -163,6 +237,25 @@ async fn refresh_client_token(State(store): Shared, Path(id): Path<String>, body
     created(store.refresh_token(&id, RefreshTokenRequest::parse(&body)?)?)
 }
 
+/// The spec defines no body for ending a session, so none is read.
+async fn end_session(State(store): Shared, Path(id): Path<String>) -> Reply<One<ActionResult>> {
+    store.write(|data| data.end_session(&id, now()))?;
+    done()
+}
+
+async fn kick(State(store): Shared, Path(id): Path<String>, body: Bytes) -> Reply<One<ActionResult>> {
+    let targets = Targets::parse(&body)?;
+    store.write(|data| data.kick(&id, &targets, now()))?;
+    done()
+}
+
+/// Mute and unmute: the data has no audio state, so they only check the session and their
+/// targets, then answer as the spec says.
+async fn mute_or_unmute(State(store): Shared, Path(id): Path<String>, body: Bytes) -> Reply<One<ActionResult>> {
+    store.snapshot().check_targets(&id, &Targets::parse(&body)?)?;
+    done()
+}
+
 /// The writes that need the API key.
 pub(super) fn routes() -> Router<Arc<Store>> {
     Router::new()
@@ -172,7 +265,12 @@ pub(super) fn routes() -> Router<Arc<Store>> {
 }
 
 /// The writes the spec marks `security: []`, which therefore need no API key: the refresh
-/// token is a client's only credential.
+/// token is a client's only credential, and the session actions are declared the same way.
 pub(super) fn open_routes() -> Router<Arc<Store>> {
-    Router::new().route("/v2/rooms/{id}/actions/refresh_client_token", post(refresh_client_token))
+    Router::new()
+        .route("/v2/rooms/{id}/actions/refresh_client_token", post(refresh_client_token))
+        .route("/v2/room_sessions/{id}/actions/end", post(end_session))
+        .route("/v2/room_sessions/{id}/actions/kick", post(kick))
+        .route("/v2/room_sessions/{id}/actions/mute", post(mute_or_unmute))
+        .route("/v2/room_sessions/{id}/actions/unmute", post(mute_or_unmute))
 }

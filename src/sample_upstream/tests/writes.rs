@@ -1,4 +1,4 @@
-//! The write operations, driven through the router as the facade would drive them.
+//! The nine write operations, driven through the router as the facade would drive them.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{SubsecRound, TimeDelta};
@@ -24,6 +24,24 @@ async fn patch(app: &Router, uri: &str, body: Value) -> (StatusCode, Value) {
 
 fn room_uri(id: &str) -> String {
     format!("/v2/rooms/{id}")
+}
+
+fn action_uri(session: &str, action: &str) -> String {
+    format!("/v2/room_sessions/{session}/actions/{action}")
+}
+
+fn ok() -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "data": { "result": "ok" } }))
+}
+
+/// The participants of `session` as served, in list order.
+async fn participants(app: &Router, session: &str) -> Vec<Value> {
+    let (_, body) = get(app, &format!("/v2/room_sessions/{session}/participants?page[size]=250")).await;
+    body["data"].as_array().unwrap().clone()
+}
+
+fn ids_of(participants: &[Value]) -> Vec<String> {
+    participants.iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
 }
 
 /// A JWT's claims, checking that it is three base64url parts.
@@ -202,10 +220,87 @@ async fn a_refresh_needs_a_live_refresh_token_this_upstream_issued_for_the_room(
 }
 
 #[tokio::test]
+async fn ending_a_session_kicks_everyone_still_in_and_frees_the_room() {
+    let (app, _, _) = app();
+    let before = participants(&app, ids::ACTIVE_SESSION).await;
+    assert_eq!(post(&app, &action_uri(ids::ACTIVE_SESSION, "end"), Value::Null).await, ok());
+    let (_, session) = get(&app, &format!("/v2/room_sessions/{}", ids::ACTIVE_SESSION)).await;
+    let ended_at = &session["data"]["ended_at"];
+    assert!(ended_at.is_string());
+    assert_eq!((&session["data"]["active"], &session["data"]["updated_at"]), (&json!(false), ended_at));
+    let after = participants(&app, ids::ACTIVE_SESSION).await;
+    for (was, is) in before.iter().zip(&after) {
+        let left = if was["left_at"].is_null() { ended_at } else { &was["left_at"] };
+        assert_eq!((&is["left_at"], &is["id"]), (left, &was["id"]));
+    }
+    assert_eq!(after.iter().filter(|p| &p["left_at"] == ended_at).count(), 3);
+    let (_, room) = get(&app, &room_uri(ids::ROOM)).await;
+    assert_eq!(room["data"]["active_session_id"], Value::Null);
+    let (_, active) = get(&app, "/v2/room_sessions?filter[active]=true").await;
+    assert!(!ids_of(active["data"].as_array().unwrap()).contains(&ids::ACTIVE_SESSION.to_owned()));
+
+    let ended = envelope("10015", "Bad Request", "Room session has already ended.");
+    for action in ["end", "kick", "mute", "unmute"] {
+        let answer = post(&app, &action_uri(ids::ACTIVE_SESSION, action), json!({ "participants": "all" })).await;
+        assert_eq!(answer, (StatusCode::UNPROCESSABLE_ENTITY, ended.clone()), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn a_kick_sets_left_at_on_the_picked_participants_still_in_and_the_lists_agree() {
+    let (app, _, _) = app();
+    let before = participants(&app, ids::ACTIVE_SESSION).await;
+    let still_in = ids_of(&before.iter().filter(|p| p["left_at"].is_null()).cloned().collect::<Vec<_>>());
+    let gone = before.iter().find(|p| !p["left_at"].is_null()).unwrap();
+    assert_eq!(still_in.len(), 3);
+
+    let kick = json!({ "participants": "all", "exclude": [still_in[0].to_uppercase()] });
+    assert_eq!(post(&app, &action_uri(ids::ACTIVE_SESSION, "kick"), kick).await, ok());
+    let after = participants(&app, ids::ACTIVE_SESSION).await;
+    let kicked: Vec<&Value> =
+        after.iter().filter(|p| still_in[1..].contains(&p["id"].as_str().unwrap().to_owned())).collect();
+    let left_at = &kicked[0]["left_at"];
+    assert!(left_at.is_string());
+    assert!(kicked.iter().all(|p| (&p["left_at"], &p["updated_at"]) == (left_at, left_at)));
+    assert_eq!(after.iter().find(|p| p["id"] == still_in[0]).unwrap()["left_at"], Value::Null);
+    assert_eq!(after.iter().find(|p| p["id"] == gone["id"]).unwrap(), gone, "who had left stays as they were");
+    let (_, session) = get(&app, &format!("/v2/room_sessions/{}", ids::ACTIVE_SESSION)).await;
+    assert_eq!((&session["data"]["updated_at"], &session["data"]["active"]), (left_at, &json!(true)));
+    let date = &left_at.as_str().unwrap()[..10];
+    let uri =
+        format!("/v2/room_participants?filter[session_id]={}&filter[date_left_at][eq]={date}", ids::ACTIVE_SESSION);
+    let mut listed = ids_of(get(&app, &uri).await.1["data"].as_array().unwrap());
+    listed.sort();
+    let mut expected = still_in[1..].to_vec();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let kick = json!({ "participants": [still_in[0], gone["id"]] });
+    assert_eq!(post(&app, &action_uri(ids::ACTIVE_SESSION, "kick"), kick).await, ok());
+    let last = participants(&app, ids::ACTIVE_SESSION).await;
+    assert!(last.iter().all(|p| p["left_at"].is_string()));
+    assert_eq!(last.iter().find(|p| p["id"] == gone["id"]).unwrap(), gone);
+}
+
+#[tokio::test]
+async fn mute_and_unmute_answer_ok_and_change_nothing() {
+    let (app, _, _) = app();
+    let before = participants(&app, ids::ACTIVE_SESSION).await;
+    let one = &before[0]["id"];
+    for action in ["mute", "unmute"] {
+        for targets in [json!({ "participants": "all" }), json!({ "participants": [one], "exclude": [one] })] {
+            assert_eq!(post(&app, &action_uri(ids::ACTIVE_SESSION, action), targets).await, ok(), "{action}");
+        }
+    }
+    assert_eq!(participants(&app, ids::ACTIVE_SESSION).await, before);
+}
+
+#[tokio::test]
 async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
     let (app, data, _) = app();
     let generate = format!("{}/actions/generate_join_client_token", room_uri(ids::ROOM));
     let refresh = format!("{}/actions/refresh_client_token", room_uri(ids::ROOM));
+    let (kick, mute) = (action_uri(ids::ACTIVE_SESSION, "kick"), action_uri(ids::ACTIVE_SESSION, "mute"));
     let room = room_uri(ids::ROOM);
     // (body, pointer, code) per method and path.
     let rooms: &[(&str, &str, &str)] = &[
@@ -242,11 +337,20 @@ async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
         (r#"{"refresh_token": 1}"#, "/refresh_token", "10015"),
         (r#"{"refresh_token": "x", "token_ttl_secs": 0}"#, "/token_ttl_secs", "10015"),
     ];
+    let targets: &[(&str, &str, &str)] = &[
+        ("{}", "/participants", "10004"),
+        (r#"{"participants": "some"}"#, "/participants", "10015"),
+        (r#"{"participants": ["x"]}"#, "/participants/0", "10015"),
+        (r#"{"participants": "all", "exclude": ["9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", 7]}"#, "/exclude/1", "10015"),
+        (r#"{"participants": "all", "exclude": "x"}"#, "/exclude", "10015"),
+    ];
     let cases = [
         (Method::POST, "/v2/rooms", rooms),
         (Method::PATCH, &room, room_changes),
         (Method::POST, &generate, generate_bodies),
         (Method::POST, &refresh, refresh_bodies),
+        (Method::POST, &kick, targets),
+        (Method::POST, &mute, targets),
     ];
     for (method, uri, bodies) in cases {
         for &(body, pointer, code) in bodies {
@@ -265,12 +369,16 @@ async fn invalid_bodies_are_422_pointing_at_the_field_and_change_nothing() {
     assert_eq!(all_ids(&app, "/v2/rooms?").await.len(), data.rooms.len());
     let seeded_room = data.rooms.iter().find(|r| r.id == ids::ROOM).unwrap();
     assert_eq!(get(&app, &room).await.1["data"], json!(seeded_room));
+    let seeded = data.participants.iter().filter(|p| p.session_id == ids::ACTIVE_SESSION);
+    assert_eq!(participants(&app, ids::ACTIVE_SESSION).await, seeded.map(|p| json!(p)).collect::<Vec<_>>());
 }
 
 #[tokio::test]
 async fn unknown_ids_are_404_and_malformed_ids_400() {
     let (app, _, _) = app();
+    let targets = json!({ "participants": "all" });
     let room = envelope("10005", "Resource not found", "Room not found.");
+    let session = envelope("10005", "Resource not found", "Room session not found.");
     let cases = [
         (Method::PATCH, room_uri(UNKNOWN), json!({}), &room),
         (Method::DELETE, room_uri(UNKNOWN), json!({}), &room),
@@ -281,6 +389,10 @@ async fn unknown_ids_are_404_and_malformed_ids_400() {
             json!({ "refresh_token": "x" }),
             &room,
         ),
+        (Method::POST, action_uri(UNKNOWN, "end"), json!({}), &session),
+        (Method::POST, action_uri(UNKNOWN, "kick"), targets.clone(), &session),
+        (Method::POST, action_uri(UNKNOWN, "mute"), targets.clone(), &session),
+        (Method::POST, action_uri(UNKNOWN, "unmute"), targets.clone(), &session),
     ];
     for (method, uri, body, expected) in cases {
         let answer = send(&app, method.clone(), &uri, body.to_string()).await;
@@ -289,10 +401,17 @@ async fn unknown_ids_are_404_and_malformed_ids_400() {
         let (status, answer) = send(&app, method.clone(), &malformed, body.to_string()).await;
         assert_eq!((status, &answer["errors"][0]["code"]), (StatusCode::BAD_REQUEST, &json!("10015")), "{malformed}");
     }
+    let participant = envelope("10005", "Resource not found", "Room participant not found.");
+    let seeded_elsewhere = json!({ "participants": [ids::PARTICIPANT] });
+    for action in ["kick", "mute", "unmute"] {
+        let answer = post(&app, &action_uri(ids::ACTIVE_SESSION, action), seeded_elsewhere.clone()).await;
+        assert_eq!(answer, (StatusCode::NOT_FOUND, participant.clone()), "{action}");
+    }
+    assert!(participants(&app, ids::ACTIVE_SESSION).await.iter().any(|p| p["left_at"].is_null()));
 }
 
 #[tokio::test]
-async fn only_the_refresh_the_spec_leaves_open_works_without_the_api_key() {
+async fn only_the_writes_the_spec_leaves_open_work_without_the_api_key() {
     let (app, _, _) = app();
     let anonymous = |method: Method, uri: String, body: Value| {
         let app = app.clone();
@@ -309,6 +428,10 @@ async fn only_the_refresh_the_spec_leaves_open_works_without_the_api_key() {
     }
     let refresh = format!("{}/actions/refresh_client_token", room_uri(ids::ROOM));
     assert_eq!(anonymous(Method::POST, refresh, json!({ "refresh_token": "x" })).await, StatusCode::FORBIDDEN);
+    for action in ["mute", "unmute", "kick", "end"] {
+        let uri = action_uri(ids::ACTIVE_SESSION, action);
+        assert_eq!(anonymous(Method::POST, uri, json!({ "participants": "all" })).await, StatusCode::OK, "{action}");
+    }
 }
 
 #[tokio::test]
