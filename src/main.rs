@@ -51,6 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Try: curl -s http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"{{ roomSession(id: \\\"{}\\\") {{ participants(first: 3) {{ totalCount nodes {{ id context joinedAt }} }} }} }}\"}}'",
             sample_upstream::ids::MEDIUM_SESSION
         );
+        println!(
+            "Or act: curl -s http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"mutation {{ createRoomClientToken(input: {{ roomId: \\\"{}\\\", tokenTtlSecs: 600 }}) {{ token tokenExpiresAt }} }}\"}}'",
+            sample_upstream::ids::ROOM
+        );
     }
     let app = app::build(&config).map_err(|error| error.to_string())?;
     app::serve(listener, app, shutdown_signal()).await?;

@@ -125,7 +125,7 @@ async fn each_mutation_sends_exactly_the_request_telnyx_documents() {
                  webhookTimeoutSecs: null }}) {{ room {{ id }} }} }}"
             ),
             ("PATCH", format!("/rooms/{ROOM}")),
-            json!({ "max_participants": 12, "webhook_event_url": null, "webhook_timeout_secs": null }),
+            json!({ "max_participants": 12, "webhook_event_url": "", "webhook_timeout_secs": null }),
         ),
         (
             &format!("mutation {{ updateRoom(input: {{ id: \"{ROOM}\", uniqueName: \"Renamed\" }}) {{ room {{ id }} }} }}"),
@@ -467,4 +467,178 @@ async fn tokens_reach_the_caller_and_nothing_else_while_mutations_are_counted_by
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
+}
+
+// Against the sample upstream, which keeps what it is told: the state each mutation leaves.
+
+use crate::helpers::{ids, spawn_sample};
+
+#[tokio::test]
+async fn later_fields_of_the_same_request_read_what_a_mutation_wrote() {
+    let (upstream, app) = spawn_sample().await;
+    // Read the room, change it, read it again: all in one request, in this order.
+    let query = format!(
+        "mutation {{ before: updateRoom(input: {{ id: \"{room}\", webhookTimeoutSecs: 5 }}) {{ room {{ maxParticipants }} }} \
+         after: updateRoom(input: {{ id: \"{room}\", maxParticipants: 33 }}) {{ room {{ maxParticipants webhookTimeoutSecs }} }} }}",
+        room = ids::ROOM
+    );
+    let body = app.query(&query, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["after"]["room"], json!({ "maxParticipants": 33, "webhookTimeoutSecs": 5 }));
+    // The payload came from Telnyx's answer: no read-back request.
+    assert_eq!(upstream.log.requests().len(), 2, "{:?}", upstream.log.requests());
+
+    // A query read before a write is not served again after it: the session ends, and the
+    // payload's session (read after the action) says so.
+    let query = format!(
+        "mutation {{ endRoomSession(input: {{ sessionId: \"{s}\" }}) {{ roomSession {{ active endedAt \
+         participants(first: 20) {{ nodes {{ leftAt }} }} }} }} }}",
+        s = ids::ACTIVE_SESSION
+    );
+    let body = app.query(&query, json!({})).await;
+    let session = &body["data"]["endRoomSession"]["roomSession"];
+    assert_eq!(session["active"], false, "{body}");
+    assert!(session["endedAt"].is_string(), "{body}");
+    let still_in =
+        session["participants"]["nodes"].as_array().unwrap().iter().filter(|p| p["leftAt"].is_null()).count();
+    assert_eq!(still_in, 0, "ending kicks everyone: {body}");
+}
+
+#[tokio::test]
+async fn a_room_lives_through_create_update_delete_and_the_lists_agree() {
+    let (upstream, app) = spawn_sample().await;
+    let total = |body: &Value| body["data"]["rooms"]["totalCount"].as_i64().unwrap();
+    let before = total(&app.query("{ rooms { totalCount } }", json!({})).await);
+
+    let created = app
+        .query(
+            "mutation { createRoom(input: { uniqueName: \"made-here\", maxParticipants: 4, clientMutationId: \"x\" }) \
+             { clientMutationId room { id uniqueName maxParticipants } roomEdge { cursor node { id } } } \
+             }",
+            json!({}),
+        )
+        .await;
+    let payload = &created["data"]["createRoom"];
+    let id = payload["room"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    assert_eq!(payload["room"]["uniqueName"], "made-here");
+    assert_eq!(payload["roomEdge"]["node"]["id"], id.as_str());
+
+    // The edge's cursor is the one `rooms` gives the room: it is listed last.
+    let listed =
+        app.query("{ rooms(last: 1) { totalCount edges { cursor node { id uniqueName } } } }", json!({})).await;
+    assert_eq!(total(&listed), before + 1);
+    assert_eq!(listed["data"]["rooms"]["edges"][0]["node"]["id"], id.as_str());
+    assert_eq!(listed["data"]["rooms"]["edges"][0]["cursor"], payload["roomEdge"]["cursor"]);
+
+    let updated = app
+        .query(&format!("mutation {{ updateRoom(input: {{ id: \"{id}\", uniqueName: \"renamed\" }}) {{ room {{ uniqueName }} }} }}"), json!({}))
+        .await;
+    assert_eq!(updated["data"]["updateRoom"]["room"]["uniqueName"], "renamed", "{updated}");
+    let read = app.query(&format!("{{ room(id: \"{id}\") {{ uniqueName maxParticipants }} }}"), json!({})).await;
+    assert_eq!(read["data"]["room"], json!({ "uniqueName": "renamed", "maxParticipants": 4 }));
+
+    let deleted = app
+        .query(&format!("mutation {{ deleteRoom(input: {{ id: \"{id}\" }}) {{ deletedRoomId }} }} "), json!({}))
+        .await;
+    assert_eq!(deleted["data"]["deleteRoom"]["deletedRoomId"], id.as_str(), "{deleted}");
+    let gone = app.query(&format!("{{ room(id: \"{id}\") {{ id }} rooms {{ totalCount }} }}"), json!({})).await;
+    assert_eq!(gone["data"]["room"], Value::Null);
+    assert_eq!(total(&gone), before);
+    let again = app
+        .query(&format!("mutation {{ deleteRoom(input: {{ id: \"{id}\" }}) {{ deletedRoomId }} }}"), json!({}))
+        .await;
+    assert_eq!(error_codes(&again), ["NOT_FOUND"], "{again}");
+    assert_eq!(again["errors"][0]["extensions"]["outcome"], "NOT_APPLIED");
+
+    let methods: Vec<String> = upstream.log.writes().iter().map(|(m, t, _)| format!("{m} {t}")).collect();
+    assert_eq!(
+        methods,
+        [
+            "POST /v2/rooms".to_owned(),
+            format!("PATCH /v2/rooms/{id}"),
+            format!("DELETE /v2/rooms/{id}"),
+            format!("DELETE /v2/rooms/{id}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_client_token_can_be_refreshed_with_its_refresh_token_and_expires_as_asked() {
+    let (_upstream, app) = spawn_sample().await;
+    let created = app
+        .query(
+            &format!(
+                "mutation {{ createRoomClientToken(input: {{ roomId: \"{}\", tokenTtlSecs: 60, refreshTokenTtlSecs: 120 }}) \
+                 {{ token tokenExpiresAt refreshToken refreshTokenExpiresAt }} }}",
+                ids::ROOM
+            ),
+            json!({}),
+        )
+        .await;
+    let token = &created["data"]["createRoomClientToken"];
+    let at = |field: &str| chrono::DateTime::parse_from_rfc3339(token[field].as_str().unwrap()).unwrap().to_utc();
+    let now = chrono::Utc::now();
+    assert!((at("tokenExpiresAt") - now).num_seconds().abs_diff(60) <= 5, "{created}");
+    assert!((at("refreshTokenExpiresAt") - now).num_seconds().abs_diff(120) <= 5, "{created}");
+    assert_eq!(token["token"].as_str().unwrap().split('.').count(), 3, "JWT-shaped");
+
+    let refresh = |refresh_token: &str| {
+        format!(
+            "mutation {{ refreshRoomClientToken(input: {{ roomId: \"{}\", refreshToken: \"{refresh_token}\" }}) {{ token tokenExpiresAt }} }}",
+            ids::ROOM
+        )
+    };
+    let refreshed = app.query(&refresh(token["refreshToken"].as_str().unwrap()), json!({})).await;
+    assert!(refreshed["data"]["refreshRoomClientToken"]["token"].is_string(), "{refreshed}");
+    let forged = app.query(&refresh("eyJhbGciOiJIUzI1NiJ9.e30.c2ln"), json!({})).await;
+    assert_eq!(error_codes(&forged), ["FORBIDDEN"], "{forged}");
+}
+
+#[tokio::test]
+async fn kicking_sets_left_at_for_those_kicked_only() {
+    let (upstream, app) = spawn_sample().await;
+    let still_in: Vec<String> = upstream
+        .data
+        .participants
+        .iter()
+        .filter(|p| p.session_id == ids::ACTIVE_SESSION && p.left_at.is_none())
+        .map(|p| p.id.clone())
+        .collect();
+    assert_eq!(still_in.len(), 3);
+    let query = format!(
+        "mutation {{ kickParticipants(input: {{ sessionId: \"{s}\", all: true, exclude: [\"{keep}\"] }}) \
+         {{ roomSession {{ active participants(first: 20) {{ nodes {{ id leftAt }} }} }} }} }}",
+        s = ids::ACTIVE_SESSION,
+        keep = still_in[0]
+    );
+    let body = app.query(&query, json!({})).await;
+    let nodes = body["data"]["kickParticipants"]["roomSession"]["participants"]["nodes"].as_array().unwrap().clone();
+    let left = |id: &str| nodes.iter().find(|p| p["id"] == id).unwrap()["leftAt"].is_string();
+    assert!(!left(&still_in[0]), "excluded: {body}");
+    assert!(left(&still_in[1]) && left(&still_in[2]), "{body}");
+    assert_eq!(body["data"]["kickParticipants"]["roomSession"]["active"], true);
+}
+
+#[tokio::test]
+async fn a_page_read_before_a_write_is_read_again_after_it_not_served_from_the_request_cache() {
+    let (upstream, app) = spawn_sample().await;
+    let page = "roomSession { active participants(first: 20) { nodes { leftAt } } }";
+    let query = format!(
+        "mutation {{ a: muteParticipants(input: {{ sessionId: \"{s}\", all: true }}) {{ {page} }} \
+         b: endRoomSession(input: {{ sessionId: \"{s}\" }}) {{ {page} }} }}",
+        s = ids::ACTIVE_SESSION
+    );
+    let body = app.query(&query, json!({})).await;
+    let still_in = |key: &str| {
+        let nodes = body["data"][key]["roomSession"]["participants"]["nodes"].as_array().unwrap();
+        nodes.iter().filter(|p| p["leftAt"].is_null()).count()
+    };
+    assert_eq!((still_in("a"), still_in("b")), (3, 0), "{body}");
+    assert_eq!(
+        (&body["data"]["a"]["roomSession"]["active"], &body["data"]["b"]["roomSession"]["active"]),
+        (&json!(true), &json!(false))
+    );
+    // The same page and session, read twice: once before the end, once after.
+    let reads = upstream.log.requests().into_iter().filter(|r| r.contains("/participants")).count();
+    assert_eq!(reads, 2);
 }

@@ -111,9 +111,9 @@ pub struct UpdateRoomInput {
     pub max_participants: MaybeUndefined<i32>,
     /// Whether sessions are recorded.
     pub enable_recording: MaybeUndefined<bool>,
-    /// Where webhooks about the room are sent; `null` clears it.
+    /// Where webhooks about the room are sent; `null` clears it (Telnyx's empty string).
     pub webhook_event_url: MaybeUndefined<String>,
-    /// Where webhooks go when the primary URL fails; `null` clears it.
+    /// Where webhooks go when the primary URL fails; `null` clears it (Telnyx's empty string).
     pub webhook_event_failover_url: MaybeUndefined<String>,
     /// Seconds to wait before a webhook times out (0 to 30); `null` clears it.
     pub webhook_timeout_secs: MaybeUndefined<i32>,
@@ -134,14 +134,16 @@ fn required<T, U>(
     }
 }
 
-/// A field that `null` clears.
+/// A field that `null` clears: Telnyx takes `null` for it (`webhook_timeout_secs`, default
+/// null), or its "unset" value (`""` for the webhook URLs, whose default is empty).
 fn clearable<T, U>(
     value: &MaybeUndefined<T>,
+    unset: Patch<U>,
     check: impl FnOnce(&T) -> Result<U, AppError>,
 ) -> Result<Patch<U>, AppError> {
     match value {
         MaybeUndefined::Undefined => Ok(Patch::Keep),
-        MaybeUndefined::Null => Ok(Patch::Clear),
+        MaybeUndefined::Null => Ok(unset),
         MaybeUndefined::Value(v) => check(v).map(Patch::Set),
     }
 }
@@ -156,11 +158,13 @@ impl UpdateRoomInput {
                 bounded("input.maxParticipants", *v, 2, 50)
             })?,
             enable_recording: required("input.enableRecording", &self.enable_recording, |v| Ok(*v))?,
-            webhook_event_url: clearable(&self.webhook_event_url, |v| webhook_url("input.webhookEventUrl", v.clone()))?,
-            webhook_event_failover_url: clearable(&self.webhook_event_failover_url, |v| {
+            webhook_event_url: clearable(&self.webhook_event_url, Patch::Set(String::new()), |v| {
+                webhook_url("input.webhookEventUrl", v.clone())
+            })?,
+            webhook_event_failover_url: clearable(&self.webhook_event_failover_url, Patch::Set(String::new()), |v| {
                 webhook_url("input.webhookEventFailoverUrl", v.clone())
             })?,
-            webhook_timeout_secs: clearable(&self.webhook_timeout_secs, |v| {
+            webhook_timeout_secs: clearable(&self.webhook_timeout_secs, Patch::Clear, |v| {
                 bounded("input.webhookTimeoutSecs", *v, 0, 30)
             })?,
         };
