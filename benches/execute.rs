@@ -70,7 +70,7 @@ fn scenario_a(c: &mut Criterion) {
                 Arc::new(Upstream::new(client.clone(), Ok(credential.clone()), Ok(credential.clone()), limits));
             let request = Request::new(QUERY)
                 .variables(async_graphql::Variables::from_json(json!({ "id": ids::MEDIUM_SESSION })));
-            let policy = RequestPolicy { mutations: true, federation_sdl: true };
+            let policy = RequestPolicy { mutations: true, federation_sdl: true, streams: false };
             let response = schema.execute(request.data(upstream), policy).await;
             assert!(response.errors.is_empty());
             response

@@ -19,7 +19,8 @@ use crate::auth::sha256_hex;
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
-use crate::http::{self, AppState, FederationSdl, HttpLimits};
+use crate::http::{self, AppState, Connections, FederationSdl, HttpLimits, StreamLimits};
+use crate::live::{Hub, PublicKey, Webhooks};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
 use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
@@ -28,6 +29,8 @@ use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
 pub struct App {
     router: axum::Router,
     ready: Arc<AtomicBool>,
+    /// Tells streams (WebSocket, SSE) that shutdown has begun.
+    closing: tokio::sync::watch::Sender<bool>,
     grace: Duration,
 }
 
@@ -86,6 +89,21 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         }
         None => None,
     };
+    let hub =
+        Hub::new(config.subscriber_buffer, Duration::from_secs(config.webhook_dedupe_secs), config.redis_url.as_ref())?;
+    let webhooks = match &config.telnyx_public_key {
+        Some(key) => Some(Arc::new(Webhooks {
+            key: PublicKey::from_base64(key)?,
+            tolerance_secs: config.webhook_tolerance_secs,
+            max_body_bytes: config.webhook_max_body_bytes,
+            hub: hub.clone(),
+        })),
+        None => {
+            tracing::info!("TELNYX_PUBLIC_KEY is not set: POST /webhooks/telnyx is off, subscriptions get no events");
+            None
+        }
+    };
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let state = AppState {
         auth: Arc::new(auth),
         caller_limit,
@@ -102,11 +120,20 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         },
         ready: ready.clone(),
         metrics: telemetry::metrics_handle(),
+        hub,
+        stream_limits: StreamLimits {
+            subscriptions_per_connection: config.subscriptions_per_connection,
+            connections_per_caller: config.stream_connections_per_caller,
+            init_timeout: Duration::from_millis(config.ws_init_timeout_ms),
+            keepalive: Duration::from_millis(config.stream_keepalive_ms),
+        },
+        streams: Connections::default(),
+        closing,
     };
     // Layers run outside-in in the reverse of the order they are added: the request id is
     // set first, so the log line and the echoed header carry it; CORS answers preflights
     // before the timeout and body limit apply.
-    let mut router = http::router(state)
+    let mut router = http::router(state, webhooks)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()));
     if let Some(cors) = cors(config) {
@@ -116,7 +143,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         .layer(axum::middleware::from_fn(http::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    Ok(App { router, ready, grace: config.shutdown_grace() })
+    Ok(App { router, ready, closing: closing_tx, grace: config.shutdown_grace() })
 }
 
 /// The upstream rate limit, keyed by a hash of the credential (never the credential itself).
@@ -177,9 +204,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (begun, mut begun_rx) = tokio::sync::watch::channel(false);
     let ready = app.ready.clone();
+    let closing = app.closing;
     let signal = async move {
         shutdown.await;
         ready.store(false, Ordering::Relaxed);
+        let _ = closing.send(true);
         let _ = begun.send(true);
     };
     let router = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();

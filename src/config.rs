@@ -67,7 +67,8 @@ pub struct Config {
     #[arg(long, env = "UPSTREAM_RATE_LIMIT", value_name = "RATE")]
     pub upstream_rate_limit: Option<crate::auth::rate_limit::Rate>,
 
-    /// Redis that replicas share the rate limits through, e.g. `redis://10.0.0.5:6379`.
+    /// Redis that replicas share rate limits, webhook dedupe and live events through, e.g.
+    /// `redis://10.0.0.5:6379`.
     #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_secret)]
     pub redis_url: Option<SecretString>,
 
@@ -198,6 +199,43 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOW_CREDENTIALS", default_value_t = true, action = clap::ArgAction::Set)]
     pub cors_allow_credentials: bool,
 
+    /// Telnyx's webhook public key (base64 of its 32 Ed25519 bytes, from the portal), as
+    /// Telnyx's SDKs read it. Without it `POST /webhooks/telnyx` is off (404).
+    #[arg(long, env = "TELNYX_PUBLIC_KEY")]
+    pub telnyx_public_key: Option<String>,
+
+    /// Seconds a webhook's `telnyx-timestamp` may be away from now.
+    #[arg(long, env = "WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub webhook_tolerance_secs: u64,
+
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, env = "WEBHOOK_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub webhook_max_body_bytes: usize,
+
+    /// Seconds an event id is remembered, so Telnyx's redeliveries are published once.
+    #[arg(long, env = "WEBHOOK_DEDUPE_SECS", default_value_t = 86_400)]
+    pub webhook_dedupe_secs: u64,
+
+    /// Events a subscriber may fall behind before its subscription is closed.
+    #[arg(long, env = "SUBSCRIBER_BUFFER", default_value_t = 256)]
+    pub subscriber_buffer: usize,
+
+    /// Operations one WebSocket connection may run at once.
+    #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 20)]
+    pub subscriptions_per_connection: usize,
+
+    /// Streaming connections (WebSocket and SSE) one caller may hold at once.
+    #[arg(long, env = "STREAM_CONNECTIONS_PER_CALLER", default_value_t = 10)]
+    pub stream_connections_per_caller: usize,
+
+    /// Milliseconds a WebSocket client has to send `connection_init`.
+    #[arg(long, env = "WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+
+    /// Milliseconds between keep-alive pings (WebSocket) and comments (SSE).
+    #[arg(long, env = "STREAM_KEEPALIVE_MS", default_value_t = 15_000)]
+    pub stream_keepalive_ms: u64,
+
     /// Milliseconds in-flight requests get to finish after SIGTERM/Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -281,6 +319,9 @@ impl Config {
     /// non-loopback address the whole account would be public unless the operator says so
     /// with ALLOW_ANONYMOUS=true. `--demo` is exempt (its key opens only the built-in sample).
     pub fn startup_refusal(&self) -> Option<String> {
+        if let Some(Err(error)) = self.telnyx_public_key.as_deref().map(crate::live::PublicKey::from_base64) {
+            return Some(format!("refusing to start: {error}"));
+        }
         if self.auth_mode == AuthMode::Jwt {
             let missing: Vec<&str> = [
                 ("JWT_JWKS_URL", self.jwt_jwks_url.is_none()),

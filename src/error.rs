@@ -53,6 +53,9 @@ pub enum AppError {
     /// Neither the request nor the configuration carries a Telnyx credential.
     #[error("no Telnyx credential: send `Authorization: Bearer <Telnyx API key>` or configure TELNYX_API_KEY")]
     Unauthenticated,
+    /// A subscriber fell further behind than its buffer holds; its subscription ends.
+    #[error("this subscription fell {0} events behind and was closed; subscribe again")]
+    SlowConsumer(u64),
     /// Telnyx failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -75,6 +78,7 @@ impl AppError {
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::NotFound { .. } | Self::ParentNotFound { .. } => "NOT_FOUND",
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
+            Self::SlowConsumer(_) => "SLOW_CONSUMER",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) | Self::NarrowToRooms(_) => "FORBIDDEN",
             Self::Write(error) => Self::Upstream(error.clone()).code(),

@@ -32,6 +32,7 @@ pub mod config;
 pub mod error;
 pub mod guard;
 mod http;
+pub mod live;
 pub mod pagination;
 pub mod sample_upstream;
 pub mod schema;

@@ -92,7 +92,9 @@ impl Verifier {
             ),
             Some(_) => return Err(AuthError::RoomClaim),
         };
-        Ok(Caller { subject: subject.to_owned(), scopes, rooms })
+        // `exp` is required and validated above; a long-lived connection closes when it passes.
+        let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        Ok(Caller { subject: subject.to_owned(), scopes, rooms, expires_at })
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// The only rooms the caller may see, if the token is room-scoped (`telnyx_room_ids`).
     pub rooms: Option<Vec<uuid::Uuid>>,
+    /// When the token expires (`exp`, Unix seconds): subscriptions end then.
+    pub expires_at: i64,
 }
 
 impl Caller {

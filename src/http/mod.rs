@@ -21,7 +21,10 @@
 mod admission;
 mod graphiql;
 mod media;
+mod sse;
+mod stream;
 mod trace;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +33,8 @@ use std::time::Duration;
 
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -43,12 +47,14 @@ use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::{Authenticator, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
+use crate::live::{Hub, Webhooks};
 use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
 use admission::{admit, caller_key, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
 use media::{not_acceptable, request_error, Media};
+pub use stream::{Connections, StreamLimits};
 use trace::child_traceparent;
 pub use trace::log_request;
 
@@ -77,6 +83,14 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Where live events reach subscribers.
+    pub hub: Arc<Hub>,
+    /// Bounds on WebSocket and SSE connections.
+    pub stream_limits: StreamLimits,
+    /// Streaming connections held, by caller.
+    pub streams: Connections,
+    /// Turns true when shutdown begins, so streams close instead of holding it up.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Bounds on each GraphQL request.
@@ -91,14 +105,24 @@ pub struct HttpLimits {
 }
 
 /// The service's routes, without the outer layers (see [`crate::app`]).
-pub fn router(state: AppState) -> Router {
-    let router = Router::new()
+pub fn router(state: AppState, webhooks: Option<Arc<Webhooks>>) -> Router {
+    let mut router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }));
-    let router = if state.graphiql { router.route("/graphiql/assets/{*path}", get(graphiql::asset)) } else { router };
-    router.with_state(state)
+    if state.graphiql {
+        router = router.route("/graphiql/assets/{*path}", get(graphiql::asset));
+    }
+    let router = router.with_state(state);
+    match webhooks {
+        Some(webhooks) => router.merge(
+            Router::new()
+                .route("/webhooks/telnyx", axum::routing::post(crate::live::webhook::receive))
+                .with_state(webhooks),
+        ),
+        None => router,
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
@@ -113,6 +137,12 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+    if sse::wants_stream(&headers) {
+        if state.auth.forwards_credentials() && !csrf_safe(&headers) {
+            return csrf_blocked(Media::Json);
+        }
+        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, &body).await;
+    }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
@@ -165,13 +195,18 @@ fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<Strin
     })
 }
 
-/// `GET /graphql`: GraphiQL for a browser navigating here, else a query in the URL.
-async fn graphql_get(
-    State(state): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+/// `GET /graphql`: a WebSocket for subscriptions, GraphiQL for a browser navigating here,
+/// else a query in the URL.
+async fn graphql_get(State(state): State<AppState>, peer: Peer, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if parts.headers.get(header::UPGRADE).is_some() {
+        let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(websocket) => ws::upgrade(state, &parts.headers, peer, websocket),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let (headers, query) = (parts.headers, parts.uri.query().map(str::to_owned));
     let query = query.unwrap_or_default();
     let has_query = query
         .split('&')
@@ -277,7 +312,8 @@ async fn execute(
         None => credential(headers, state.api_key.as_ref()).ok_or(AppError::Unauthenticated),
     };
     let upstream = Arc::new(Upstream::new(state.client.clone(), access(READ_SCOPE), access(WRITE_SCOPE), limits));
-    let policy = RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers) };
+    let policy =
+        RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers), streams: false };
     let scope = RoomScope(
         caller.as_ref().and_then(|c| c.rooms.as_ref()).map(|rooms| Arc::new(rooms.iter().copied().collect())),
     );

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, OutputType, TypeName};
 
-use super::loader::Upstream;
 use super::Limits;
 use crate::error::AppError;
 use crate::pagination::{plan, recheck, resolve, CursorCodec, RelayArgs, Slice, WindowOrTotal, MAX_PAGE_SIZE};
@@ -102,7 +101,7 @@ where
 {
     let codec = CursorCodec::for_connection([endpoint.identity().as_str()]);
     let relay = args.parse(&codec, ctx.data_unchecked::<Limits>().max_first_last)?;
-    let upstream = ctx.data_unchecked::<Arc<Upstream>>();
+    let upstream = super::upstream(ctx);
     let selection = ctx.look_ahead();
     let needs_items = selection.field("edges").exists() || selection.field("nodes").exists();
     let needs_total = selection.field("totalCount").exists() || selection.field("pageInfo").exists();
@@ -224,10 +223,14 @@ impl<'a, N> Edge<'a, N> {
     }
 }
 
-/// The cursor of the last item of `endpoint`'s list (where Telnyx puts a new item, as its
-/// lists are oldest first): one request for the list's total, unless the request knows it.
-pub async fn last_cursor<E: ListEndpoint>(ctx: &Context<'_>, endpoint: &E) -> Result<String, AppError> {
-    let total = ctx.data_unchecked::<Arc<Upstream>>().total(endpoint).await?;
+/// For an edge field (`ctx`), the cursor of the last item of `endpoint`'s list (where Telnyx
+/// puts a new item, as its lists are oldest first): one request for the list's total, unless
+/// the request knows it, and none when the edge's `cursor` is not selected.
+pub async fn last_cursor_if_selected<E: ListEndpoint>(ctx: &Context<'_>, endpoint: &E) -> Result<String, AppError> {
+    if !ctx.look_ahead().field("cursor").exists() {
+        return Ok(String::new());
+    }
+    let total = super::upstream(ctx).total(endpoint).await?;
     Ok(CursorCodec::for_connection([endpoint.identity().as_str()]).encode(total.saturating_sub(1)))
 }
 

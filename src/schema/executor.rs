@@ -4,6 +4,9 @@
 //! [`super::spec`], and codes for async-graphql's errors.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::stream::{BoxStream, StreamExt};
 
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::parser::types::ExecutableDocument;
@@ -22,6 +25,8 @@ pub struct RequestPolicy {
     pub mutations: bool,
     /// Whether `{ _service { sdl } }` may be answered to this caller.
     pub federation_sdl: bool,
+    /// Whether the transport streams results (WebSocket, SSE), so subscriptions may run.
+    pub streams: bool,
 }
 
 /// The most errors one response carries; the rest are summed up in one more, as graphql-js
@@ -79,7 +84,41 @@ impl Executor {
 
     /// Runs one request.
     pub async fn execute(&self, request: Request, policy: RequestPolicy) -> Response {
-        let mut response = self.run(request, policy).await;
+        let response = self.run(request, policy).await;
+        self.finish(response)
+    }
+
+    /// Runs one request on a streaming transport: a subscription yields a response per
+    /// event; any other operation one response. The same checks, limits and repairs apply.
+    pub async fn execute_stream(
+        self: &Arc<Self>,
+        mut request: Request,
+        policy: RequestPolicy,
+    ) -> BoxStream<'static, Response> {
+        let prepared = async {
+            let document = self.document(&mut request).await?;
+            let operation_name = request.operation_name.clone();
+            let checks = spec::Checks { introspection: self.introspection, policy };
+            spec::check(&document, operation_name.as_deref(), &request.variables, checks)?;
+            Ok::<_, ServerError>((document, operation_name))
+        };
+        let (document, operation_name) = match prepared.await {
+            Ok(prepared) => prepared,
+            Err(error) => return futures::stream::iter([self.finish(Response::from_errors(vec![error]))]).boxed(),
+        };
+        request.set_parsed_query(document.clone());
+        let this = self.clone();
+        self.schema
+            .execute_stream(request)
+            .map(move |mut response| {
+                this.shape.repair(&mut response, &document, operation_name.as_deref(), None);
+                this.finish(response)
+            })
+            .boxed()
+    }
+
+    /// Codes every error and caps how many a response carries.
+    fn finish(&self, mut response: Response) -> Response {
         for error in &mut response.errors {
             code_graphql_error(error);
             if !self.introspection {

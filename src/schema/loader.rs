@@ -256,3 +256,68 @@ fn total_of<T>(pages: &[(Page, Arc<ListPage<T>>)]) -> Option<u64> {
             .max()
     })
 }
+
+/// How a subscription reaches Telnyx. A subscription outlives any one request's deadline and
+/// caches, so each event gets its own [`Upstream`], shared by every subscriber of that event
+/// with the same credential (never across credentials): a detail field many subscribers ask
+/// for loads once per event. async-graphql resolves a subscription's events one at a time,
+/// so the event being resolved is the current one.
+pub struct EventUpstreams {
+    client: Client,
+    read: Result<Credential, AppError>,
+    /// Tells credentials apart without holding them as a key (a digest).
+    credential_key: String,
+    deadline: Duration,
+    max_upstream_requests: usize,
+    current: Mutex<Arc<Upstream>>,
+}
+
+impl EventUpstreams {
+    /// For one operation of a subscriber reading with `read` (whose digest is
+    /// `credential_key`). Until the first event, the operation has an upstream of its own
+    /// that may also `write` (a query or mutation sent over a streaming transport uses it).
+    pub fn new(
+        client: Client,
+        read: Result<Credential, AppError>,
+        write: Result<Credential, AppError>,
+        credential_key: String,
+        deadline: Duration,
+        max_upstream_requests: usize,
+    ) -> Self {
+        let first = Self::upstream(&client, &read, write, deadline, max_upstream_requests);
+        Self { client, read, credential_key, deadline, max_upstream_requests, current: Mutex::new(Arc::new(first)) }
+    }
+
+    fn upstream(
+        client: &Client,
+        read: &Result<Credential, AppError>,
+        write: Result<Credential, AppError>,
+        deadline: Duration,
+        max: usize,
+    ) -> Upstream {
+        let limits = RequestLimits {
+            deadline: tokio::time::Instant::now() + deadline,
+            max_upstream_requests: max,
+            traceparent: None,
+        };
+        Upstream::new(client.clone(), read.clone(), write, limits)
+    }
+
+    /// Makes the upstream of `event` (for this subscriber's credential) the current one.
+    pub fn enter(&self, event: &crate::live::Delivered) {
+        let upstream = {
+            let mut shared = event.shared.lock().expect("event state lock");
+            let entry = shared.entry(self.credential_key.clone()).or_insert_with(|| {
+                let read_only = Err(AppError::Unauthenticated);
+                Arc::new(Self::upstream(&self.client, &self.read, read_only, self.deadline, self.max_upstream_requests))
+            });
+            entry.clone().downcast::<Upstream>().expect("only upstreams are kept per credential")
+        };
+        *self.current.lock().expect("current upstream lock") = upstream;
+    }
+
+    /// The upstream of the event being resolved.
+    pub fn current(&self) -> Arc<Upstream> {
+        self.current.lock().expect("current upstream lock").clone()
+    }
+}

@@ -22,11 +22,12 @@ mod room_session;
 mod scalars;
 mod scope;
 mod spec;
+mod subscription;
 
 use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, Object, Schema, ID};
+use async_graphql::{Context, Object, Schema, ID};
 
 use crate::error::AppError;
 use crate::guard::DocumentLimits;
@@ -35,16 +36,17 @@ use connection::{Connection, ConnectionArgs};
 pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
-pub use loader::{RequestLimits, Upstream};
+pub use loader::{EventUpstreams, RequestLimits, Upstream};
 use mutation::Mutation;
 use node::{Node, Selection, MAX_NODES};
 use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
 pub use scope::RoomScope;
+use subscription::Subscription;
 
 /// The served schema.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits the resolvers enforce, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -91,8 +93,9 @@ impl Default for SchemaOptions {
 /// layer. No async-graphql extensions are installed: each would wrap every field's
 /// resolution in boxed futures, so the executor does that work once per request instead.
 pub fn build(options: SchemaOptions) -> Executor {
-    let mut builder = Schema::build(Query, Mutation, EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation, Subscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity)
         .data(Limits { max_first_last: options.max_first_last });
@@ -106,9 +109,13 @@ pub fn build(options: SchemaOptions) -> Executor {
 /// for metrics when the client did not send `operationName`.
 pub const OPERATION_HEADER: &str = "x-graphql-operation";
 
-/// The request's upstream access, put there by the HTTP layer for every request.
-fn upstream<'a>(ctx: &Context<'a>) -> &'a Upstream {
-    ctx.data_unchecked::<Arc<Upstream>>()
+/// The request's upstream access, put there by the HTTP layer for every request; in a
+/// subscription, the one of the event being resolved.
+fn upstream(ctx: &Context<'_>) -> Arc<Upstream> {
+    match ctx.data_opt::<Arc<Upstream>>() {
+        Some(upstream) => upstream.clone(),
+        None => ctx.data_unchecked::<Arc<EventUpstreams>>().current(),
+    }
 }
 
 /// Whether a room-scoped caller may see session `id` (its room is theirs): one session
@@ -188,7 +195,8 @@ impl Query {
         if let Some(allowed) = RoomScope::of(ctx).rooms() {
             // A room-scoped caller's rooms, each looked up by id: Telnyx's list cannot be
             // narrowed to a set of ids.
-            let loads = allowed.iter().map(|id| upstream(ctx).item(RoomById(*id)));
+            let upstream = upstream(ctx);
+            let loads = allowed.iter().map(|id| upstream.item(RoomById(*id)));
             let rooms = futures::future::try_join_all(loads).await?;
             let rooms = rooms.into_iter().flatten().filter(|room| endpoint.filter.matches(room)).collect();
             let identity = format!("{}:scoped", endpoint.identity());

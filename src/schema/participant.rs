@@ -19,17 +19,37 @@ pub struct RoomParticipant {
     entity: Entity<wire::RoomParticipant>,
     /// The session it was listed under, for when upstream omits `session_id`.
     listed_under: Option<Uuid>,
+    /// What a live event already said of it: fields given here are served without a load.
+    known: Option<wire::RoomParticipant>,
 }
 
 impl RoomParticipant {
     /// A participant upstream returned, listed under session `listed_under` if any.
     pub fn loaded(data: Arc<wire::RoomParticipant>, listed_under: Option<Uuid>) -> Self {
-        Self { entity: Entity::loaded(data), listed_under }
+        Self { entity: Entity::loaded(data), listed_under, known: None }
     }
 
     /// A participant known by id only (e.g. a federation reference).
     pub fn reference(id: EntityId) -> Self {
-        Self { entity: Entity::reference(id), listed_under: None }
+        Self { entity: Entity::reference(id), listed_under: None, known: None }
+    }
+
+    /// A participant a live event told of: `known`'s fields are served as they are, the
+    /// others load on first use like a reference's.
+    pub fn known(id: Uuid, known: wire::RoomParticipant) -> Self {
+        Self { entity: Entity::reference(EntityId::from_uuid(id)), listed_under: None, known: Some(known) }
+    }
+
+    /// A field from what is known, else from the participant's data.
+    async fn field<V>(
+        &self,
+        ctx: &Context<'_>,
+        pick: impl Fn(&wire::RoomParticipant) -> Option<V>,
+    ) -> Result<Option<V>, AppError> {
+        if let Some(value) = self.known.as_ref().and_then(&pick) {
+            return Ok(Some(value));
+        }
+        Ok(pick(&*self.data(ctx).await?))
     }
 
     /// The participant's data. A participant known by reference is shown to a room-scoped
@@ -45,6 +65,9 @@ impl RoomParticipant {
     }
 
     async fn session_uuid(&self, ctx: &Context<'_>) -> Result<EntityId, AppError> {
+        if let Some(id) = self.known.as_ref().and_then(|known| known.session_id.as_deref()) {
+            return Ok(EntityId::from_upstream(id));
+        }
         let data = self.data(ctx).await?;
         match (data.session_id.as_deref(), self.listed_under) {
             (Some(id), _) => Ok(EntityId::from_upstream(id)),
@@ -80,25 +103,25 @@ impl RoomParticipant {
     /// Context given to the participant through the client SDK, e.g. a display name.
     #[graphql(requires_scopes = "video:read")]
     async fn context(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
-        Ok(self.data(ctx).await?.context.clone())
+        self.field(ctx, |p| p.context.clone()).await
     }
 
     /// When the participant joined the session.
     #[graphql(requires_scopes = "video:read")]
     async fn joined_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
-        Ok(self.data(ctx).await?.joined_at.map(DateTime))
+        self.field(ctx, |p| p.joined_at.map(DateTime)).await
     }
 
     /// When the participant was last updated.
     #[graphql(requires_scopes = "video:read")]
     async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
-        Ok(self.data(ctx).await?.updated_at.map(DateTime))
+        self.field(ctx, |p| p.updated_at.map(DateTime)).await
     }
 
     /// When the participant left the session; null while still in it.
     #[graphql(requires_scopes = "video:read")]
     async fn left_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>, AppError> {
-        Ok(self.data(ctx).await?.left_at.map(DateTime))
+        self.field(ctx, |p| p.left_at.map(DateTime)).await
     }
 
     /// The room session the participant is part of. Its details cost one upstream request per

@@ -31,7 +31,7 @@ use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult
 use indexmap::IndexMap;
 
 use super::executor::RequestPolicy;
-use super::{Mutation, Query};
+use super::{Mutation, Query, Subscription};
 use crate::guard;
 
 /// What [`check`] enforces besides the spec.
@@ -63,6 +63,11 @@ pub fn check(
     if operation.ty == OperationType::Mutation && !checks.policy.mutations {
         let message = "mutations are only accepted over POST";
         return Err(coded(ServerError::new(message, None), "METHOD_NOT_ALLOWED"));
+    }
+    if operation.ty == OperationType::Subscription && !checks.policy.streams {
+        let message =
+            "subscriptions are served over WebSocket (graphql-transport-ws) or SSE (Accept: text/event-stream)";
+        return Err(coded(ServerError::new(message, None), "BAD_REQUEST"));
     }
     check_variables(operation, variables)?;
     let roots = guard::root_fields(operation, document);
@@ -296,6 +301,7 @@ impl Shape {
         let mut registry = Registry::default();
         <Query as OutputType>::create_type_info(&mut registry);
         <Mutation as OutputType>::create_type_info(&mut registry);
+        <Subscription as async_graphql::SubscriptionType>::create_type_info(&mut registry);
         Self { registry }
     }
 
@@ -310,7 +316,11 @@ impl Shape {
     ) {
         let Some(operation) = operation(document, operation_name) else { return };
         let root = [&operation.selection_set.node];
-        let root_type = if operation.ty == OperationType::Mutation { "Mutation" } else { "Query" };
+        let root_type = match operation.ty {
+            OperationType::Query => "Query",
+            OperationType::Mutation => "Mutation",
+            OperationType::Subscription => "Subscription",
+        };
         let types = Types { registry: &self.registry, document, root_type };
         if !response.errors.is_empty() {
             types.null_missing_nodes(response, &root);

@@ -651,3 +651,67 @@ async fn a_room_scoped_token_acts_only_on_its_rooms_and_their_sessions() {
         assert!(sent.iter().all(|r| r.starts_with("/v2/room_sessions/")) && sent.len() <= 1, "{field}: {sent:?}");
     }
 }
+
+#[tokio::test]
+async fn subscriptions_check_the_token_at_connection_init_and_end_when_it_expires() {
+    use crate::live::{deliver, joined, live, Ws};
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let url = idp.url.parse().unwrap();
+    let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), |c| {
+        c.auth_mode = AuthMode::Jwt;
+        c.jwt_jwks_url = Some(url);
+        c.jwt_issuer = Some(ISSUER.into());
+        c.jwt_audience = Some(AUDIENCE.into());
+        live(c);
+    })
+    .await;
+    let bearer =
+        |claims: &Value| json!({ "Authorization": format!("Bearer {}", mint(Algorithm::ES256, "ec", claims)) });
+    let refused = |payload: Value| {
+        let app = &app;
+        async move {
+            let mut ws = Ws::connect(app).await;
+            ws.send(json!({ "type": "connection_init", "payload": payload })).await;
+            ws.next().await
+        }
+    };
+
+    // No token, an expired one, one without video:read: closed 4403, saying why.
+    let closed = refused(json!({})).await;
+    assert_eq!(closed["close"], 4403, "{closed}");
+    assert!(closed["reason"].as_str().unwrap().contains("no bearer token"), "{closed}");
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 3600);
+    assert!(refused(bearer(&expired)).await["reason"].as_str().unwrap().contains("expired"));
+    let mut writer = claims();
+    writer["scope"] = json!("video:write");
+    assert!(refused(bearer(&writer)).await["reason"].as_str().unwrap().contains("video:read"));
+
+    // A room-scoped token hears its room, and another room does not exist for it.
+    let mut scoped = claims();
+    scoped["telnyx_room_ids"] = json!([ids::ROOM]);
+    let other_room = upstream.data.sessions.iter().find(|s| s.id == ids::MEDIUM_SESSION).unwrap().room_id.clone();
+    let mut ws = Ws::init(&app, bearer(&scoped)).await;
+    ws.subscribe("other", &format!("subscription {{ roomEvents(roomId: \"{other_room}\") {{ id }} }}")).await;
+    let error = ws.next().await;
+    assert_eq!(
+        (error["type"].as_str(), error["payload"][0]["extensions"]["code"].as_str()),
+        (Some("error"), Some("NOT_FOUND")),
+        "{error}"
+    );
+    ws.subscribe("mine", &format!("subscription {{ roomEvents(roomId: \"{}\") {{ id }} }}", ids::ROOM)).await;
+    Ws::settle().await;
+    assert_eq!(deliver(&app, &joined("ev-scoped", ids::ROOM)).await, 200);
+    assert_eq!(ws.next().await["payload"]["data"]["roomEvents"]["id"], "ev-scoped");
+
+    // A token that expires in two seconds: the connection closes then.
+    let mut brief = claims();
+    brief["exp"] = json!(now() + 2);
+    let mut ws = Ws::init(&app, bearer(&brief)).await;
+    let started = std::time::Instant::now();
+    let closed = ws.next().await;
+    assert_eq!(closed["close"], 4403, "{closed}");
+    assert!(closed["reason"].as_str().unwrap().contains("expired"), "{closed}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}

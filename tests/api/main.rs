@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod http;
 mod limits;
+mod live;
 mod mutations;
 mod node;
 mod operations;

@@ -113,6 +113,11 @@ pub struct RedisServer {
 impl RedisServer {
     pub async fn start() -> Self {
         let port = free_addr().port();
+        let child = Self::spawn(port).await;
+        Self { child, port }
+    }
+
+    async fn spawn(port: u16) -> Child {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdin(Stdio::null())
@@ -125,11 +130,23 @@ impl RedisServer {
             assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { child, port }
+        child
     }
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (by its PID), as if Redis crashed.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.child = Self::spawn(self.port).await;
     }
 }
 

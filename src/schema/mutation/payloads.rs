@@ -32,7 +32,7 @@ impl CreateRoomPayload {
     /// `@appendEdge` or an Apollo cache update. Telnyx lists rooms oldest first, so a new room
     /// is last: its cursor costs one request for the list's total, only when selected.
     async fn room_edge(&self, ctx: &Context<'_>) -> Result<Edge<'_, Room>, AppError> {
-        let cursor = connection::last_cursor(ctx, &Rooms { filter: Default::default() }).await?;
+        let cursor = connection::last_cursor_if_selected(ctx, &Rooms { filter: Default::default() }).await?;
         Ok(Edge::new(&self.room, cursor))
     }
 }

@@ -1,0 +1,87 @@
+//! GraphQL over Server-Sent Events, the `graphql-sse` protocol's distinct connections mode:
+//! a `POST /graphql` with `Accept: text/event-stream` streams its results as `next` events and
+//! ends with `complete`, for networks that block WebSockets. The caller authenticates with its
+//! request's `Authorization`, exactly as a query does; a comment keeps idle connections open.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::StreamExt;
+
+use super::admission::{admit, unauthenticated};
+use super::media::{request_error, Media};
+use super::stream::{expiry, shutdown, Refusal, Subscriber};
+use super::AppState;
+
+/// Whether the client asks for an event stream.
+pub fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|accept| accept.split(',').any(|m| m.trim().starts_with("text/event-stream")))
+}
+
+/// Streams one operation's results.
+pub async fn serve(state: AppState, peer: Option<SocketAddr>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let media = Media::Json;
+    let Ok(mut request) = serde_json::from_slice::<async_graphql::Request>(body) else {
+        let message = "the body is not one GraphQL request (a stream runs one operation)";
+        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, media);
+    };
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let subscriber = match Subscriber::admit(&state, authorization, peer).await {
+        Ok(subscriber) => subscriber,
+        Err(Refusal::Auth(error)) => return unauthenticated(&error, media),
+        Err(refusal @ Refusal::Access(_)) => {
+            return request_error(StatusCode::FORBIDDEN, "FORBIDDEN", &refusal.message(), media);
+        }
+        Err(refusal @ Refusal::TooManyConnections(_)) => {
+            return request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &refusal.message(), media);
+        }
+    };
+    if let Err((code, message)) = admit(state.trusted_documents.as_deref(), &mut request, None) {
+        return request_error(StatusCode::BAD_REQUEST, code, &message, media);
+    }
+    request.data = subscriber.data();
+    let results = state.executor.execute_stream(request, subscriber.policy()).await;
+    let closing = state.closing.clone();
+    let expires_at = subscriber.expires_at();
+    // The stream ends early when the token expires or the server shuts down.
+    let ended = async move {
+        tokio::select! {
+            () = expiry(expires_at) => {}
+            () = shutdown(closing) => {}
+        }
+    };
+    let held = (subscriber, Counted::new());
+    let events = results
+        .take_until(Box::pin(ended))
+        .map(|response| Event::default().event("next").json_data(&response))
+        .chain(futures::stream::iter([Ok(Event::default().event("complete").data(""))]))
+        .map(move |event| {
+            // Holds the caller's connection slot and the gauge for as long as the stream lives.
+            let _held = &held;
+            Ok::<_, Infallible>(event.unwrap_or_else(|_| Event::default().event("complete").data("")))
+        });
+    Sse::new(events).keep_alive(KeepAlive::new().interval(state.stream_limits.keepalive)).into_response()
+}
+
+/// Counts a running stream in `live_subscriptions` until dropped (also when the client goes).
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        metrics::gauge!("live_subscriptions").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!("live_subscriptions").decrement(1.0);
+    }
+}

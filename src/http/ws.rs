@@ -1,0 +1,261 @@
+//! GraphQL over WebSocket: the `graphql-transport-ws` protocol (graphql-ws's
+//! `PROTOCOL.md`) on `GET /graphql` with `Upgrade: websocket`.
+//!
+//! Written here rather than taken from async-graphql-axum, whose implementation closes with
+//! codes the protocol does not define (1002, 1011, 3008), has no `connection_init` timeout,
+//! and offers no hook to bound subscriptions per connection or to end a connection when its
+//! token expires. The protocol is small; each rule below is the spec's:
+//! - `connection_init` within the timeout, else close 4408; a second one closes 4429; a
+//!   refused one (bad token, no read access) closes 4403 saying which check failed; too many
+//!   connections for the caller closes 4429 too.
+//! - `subscribe` before `connection_ack` closes 4401; a second one with an id in use closes
+//!   4409; an unreadable message closes 4400.
+//! - Each operation streams `next` messages and ends with `complete`; an operation that fails
+//!   before producing a result gets one `error` instead. Over the per-connection bound, a
+//!   `subscribe` gets `error` and the others carry on.
+//! - The server pings every keep-alive interval (clients answer `pong`) and answers pings.
+//! - The token's expiry closes the connection (4403), as does shutdown (1001).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_graphql::Response;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response as HttpResponse;
+use futures::stream::{BoxStream, StreamExt};
+use serde_json::{json, Value};
+use tokio_stream::StreamMap;
+
+use super::stream::{expiry, shutdown, Refusal, Subscriber};
+use super::AppState;
+
+/// The only subprotocol served.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+
+/// Upgrades to a WebSocket speaking `graphql-transport-ws`.
+pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, ws: WebSocketUpgrade) -> HttpResponse {
+    // A token in the upgrade request is used when `connection_init` carries none (non-browser
+    // clients can send headers; browsers cannot).
+    let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let ws = ws.protocols([PROTOCOL]);
+    let offered = ws.selected_protocol().is_some();
+    ws.on_upgrade(move |socket| async move {
+        if !offered {
+            close(socket, 4406, "Subprotocol not acceptable: use graphql-transport-ws").await;
+            return;
+        }
+        Connection::new(state, authorization, peer).run(socket).await;
+    })
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from(reason.to_owned()) };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// One operation's next result, or its end (`None`).
+type Results = BoxStream<'static, Option<Response>>;
+
+struct Connection {
+    state: AppState,
+    header_authorization: Option<String>,
+    peer: Option<SocketAddr>,
+    subscriber: Option<Subscriber>,
+    operations: StreamMap<String, Results>,
+    /// Whether the operation with this id has produced a result yet.
+    started: std::collections::HashSet<String>,
+}
+
+/// Why the loop ends: the close frame to send, if any.
+type Closing = Option<(u16, String)>;
+
+impl Connection {
+    fn new(state: AppState, header_authorization: Option<String>, peer: Option<SocketAddr>) -> Self {
+        Self {
+            state,
+            header_authorization,
+            peer,
+            subscriber: None,
+            operations: StreamMap::new(),
+            started: Default::default(),
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let limits = self.state.stream_limits;
+        let init_deadline = tokio::time::sleep(limits.init_timeout);
+        tokio::pin!(init_deadline);
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + limits.keepalive, limits.keepalive);
+        let shutdown = shutdown(self.state.closing.clone());
+        tokio::pin!(shutdown);
+        let closing_reason: Closing = loop {
+            let expires_at = self.subscriber.as_ref().and_then(Subscriber::expires_at);
+            tokio::select! {
+                message = socket.recv() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(reason) = self.on_message(&mut socket, text.as_str()).await {
+                            break Some(reason);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => break Some((4400, "binary messages are not part of the protocol".into())),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {}
+                },
+                () = &mut init_deadline, if self.subscriber.is_none() => {
+                    break Some((4408, "Connection initialisation timeout".into()));
+                }
+                Some((id, result)) = self.operations.next(), if !self.operations.is_empty() => {
+                    if !self.on_result(&mut socket, id, result).await {
+                        break None;
+                    }
+                }
+                _ = keepalive.tick() => {
+                    if send(&mut socket, json!({ "type": "ping" })).await.is_err() {
+                        break None;
+                    }
+                }
+                () = expiry(expires_at), if expires_at.is_some() => {
+                    break Some((4403, "Forbidden: the token has expired".into()));
+                }
+                () = &mut shutdown => break Some((1001, "the server is shutting down".into())),
+            }
+        };
+        metrics::gauge!("live_subscriptions").decrement(self.operations.len() as f64);
+        if let Some((code, reason)) = closing_reason {
+            close(socket, code, &reason).await;
+        }
+    }
+
+    /// Handles one client message; `Some` closes the connection.
+    async fn on_message(&mut self, socket: &mut WebSocket, text: &str) -> Closing {
+        let Ok(message) = serde_json::from_str::<Value>(text) else {
+            return Some((4400, "the message is not JSON".into()));
+        };
+        let kind = message.get("type").and_then(Value::as_str).unwrap_or_default();
+        match kind {
+            "connection_init" => {
+                if self.subscriber.is_some() {
+                    return Some((4429, "Too many initialisation requests".into()));
+                }
+                let payload = message.get("payload").unwrap_or(&Value::Null);
+                let authorization = authorization_in(payload).or(self.header_authorization.clone());
+                match Subscriber::admit(&self.state, authorization.as_deref(), self.peer).await {
+                    Ok(subscriber) => {
+                        self.subscriber = Some(subscriber);
+                        send(socket, json!({ "type": "connection_ack" })).await.err().map(|_| (1011, String::new()))
+                    }
+                    Err(Refusal::TooManyConnections(max)) => Some((4429, Refusal::TooManyConnections(max).message())),
+                    Err(refusal) => Some((4403, format!("Forbidden: {}", refusal.message()))),
+                }
+            }
+            "ping" => send(socket, json!({ "type": "pong" })).await.err().map(|_| (1011, String::new())),
+            "pong" => None,
+            "subscribe" => self.subscribe(socket, &message).await,
+            "complete" => {
+                if let Some(id) = message.get("id").and_then(Value::as_str) {
+                    if self.operations.remove(id).is_some() {
+                        self.started.remove(id);
+                        metrics::gauge!("live_subscriptions").decrement(1.0);
+                    }
+                }
+                None
+            }
+            _ => Some((4400, format!("unknown message type `{kind}`"))),
+        }
+    }
+
+    async fn subscribe(&mut self, socket: &mut WebSocket, message: &Value) -> Closing {
+        let Some(subscriber) = &self.subscriber else { return Some((4401, "Unauthorized".into())) };
+        let Some(id) = message.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+            return Some((4400, "`subscribe` needs an `id`".into()));
+        };
+        if self.operations.contains_key(id) {
+            return Some((4409, format!("Subscriber for {id} already exists")));
+        }
+        let Some(request) =
+            message.get("payload").and_then(|p| serde_json::from_value::<async_graphql::Request>(p.clone()).ok())
+        else {
+            return Some((4400, "`subscribe` needs a GraphQL request as its payload".into()));
+        };
+        let max = self.state.stream_limits.subscriptions_per_connection;
+        if self.operations.len() >= max {
+            let error = json!([{
+                "message": format!("at most {max} operations may run at once on one connection"),
+                "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+            }]);
+            let refused = send(socket, json!({ "type": "error", "id": id, "payload": error })).await;
+            return refused.err().map(|_| (1011, String::new()));
+        }
+        let mut request = request;
+        request.data = subscriber.data();
+        let results = subscriber.state().executor.execute_stream(request, subscriber.policy()).await;
+        self.operations.insert(id.to_owned(), results.map(Some).chain(futures::stream::iter([None])).boxed());
+        metrics::gauge!("live_subscriptions").increment(1.0);
+        None
+    }
+
+    /// Sends an operation's result or end; false if the socket is gone.
+    async fn on_result(&mut self, socket: &mut WebSocket, id: String, result: Option<Response>) -> bool {
+        let message = match result {
+            None => {
+                self.operations.remove(&id);
+                metrics::gauge!("live_subscriptions").decrement(1.0);
+                if !self.started.remove(&id) {
+                    // It ended having sent `error` (or nothing at all): no `complete` after `error`.
+                    return true;
+                }
+                json!({ "type": "complete", "id": id })
+            }
+            Some(response) => {
+                let first = self.started.insert(id.clone());
+                if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+                    // Failed before producing a result: one `error`, and the operation is over.
+                    self.started.remove(&id);
+                    self.operations.remove(&id);
+                    metrics::gauge!("live_subscriptions").decrement(1.0);
+                    json!({ "type": "error", "id": id, "payload": response.errors })
+                } else {
+                    json!({ "type": "next", "id": id, "payload": response })
+                }
+            }
+        };
+        send(socket, message).await.is_ok()
+    }
+}
+
+/// The token a `connection_init` payload carries: `Authorization` (any case), directly or
+/// under `headers`, as graphql-ws clients' `connectionParams` put it.
+fn authorization_in(payload: &Value) -> Option<String> {
+    let find = |object: &Value| {
+        object
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_owned)
+    };
+    find(payload).or_else(|| payload.get("headers").and_then(find))
+}
+
+async fn send(socket: &mut WebSocket, message: Value) -> Result<(), axum::Error> {
+    tokio::time::timeout(Duration::from_secs(30), socket.send(Message::Text(Utf8Bytes::from(message.to_string()))))
+        .await
+        .unwrap_or_else(|_| Err(axum::Error::new("the client did not read for 30 s")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_found_where_graphql_ws_clients_put_it() {
+        assert_eq!(authorization_in(&json!({ "Authorization": "Bearer a" })).as_deref(), Some("Bearer a"));
+        assert_eq!(authorization_in(&json!({ "authorization": "Bearer b" })).as_deref(), Some("Bearer b"));
+        assert_eq!(
+            authorization_in(&json!({ "headers": { "Authorization": "Bearer c" } })).as_deref(),
+            Some("Bearer c")
+        );
+        assert_eq!(authorization_in(&Value::Null), None);
+    }
+}

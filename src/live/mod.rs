@@ -1,0 +1,15 @@
+//! Live rooms: Telnyx's signed webhooks in ([`webhook`]), fanned out to subscribers on every
+//! replica ([`hub`]), and out again as GraphQL subscriptions over graphql-transport-ws
+//! ([`ws`]) and GraphQL over SSE ([`sse`]).
+//!
+//! Knows nothing of Telnyx's REST API; the subscription types live in `schema`.
+
+pub mod event;
+pub mod hub;
+pub mod signature;
+pub mod webhook;
+
+pub use event::{Event, Kind};
+pub use hub::{Delivered, Hub, Published};
+pub use signature::PublicKey;
+pub use webhook::Webhooks;
