@@ -8,7 +8,10 @@
 //!   on a given listener with graceful shutdown.
 //! - `http`: the routes (`/graphql` per GraphQL over HTTP, GraphiQL, `/health`, `/ready`,
 //!   `/metrics`), each request's admission (CSRF, caller, rate limit, trusted documents), and
-//!   its credential, deadline and upstream budget.
+//!   its credential, deadline and upstream budget; subscriptions over graphql-transport-ws
+//!   (WebSocket) and GraphQL over SSE.
+//! - [`live`]: Telnyx's signed webhooks in, and the fan-out of their events to subscribers on
+//!   every replica (through a Redis stream when configured).
 //! - [`auth`]: caller identity: `passthrough` (forward the caller's Telnyx key) or `jwt`
 //!   (end-user JWTs checked against the identity provider's JWKS, scopes); rate limits (per
 //!   process, or shared through Redis); trusted-document manifests. Knows no Telnyx or GraphQL.

@@ -125,11 +125,16 @@ pub fn router(state: AppState, webhooks: Option<Arc<Webhooks>>) -> Router {
     }
 }
 
+/// 503 once shutdown has begun. Redis being unreachable for live events is reported but
+/// keeps the replica ready: queries still work, webhooks answer 503 (Telnyx retries them) and
+/// subscriptions resume when Redis is back, so pulling every replica would only add an outage.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
-    } else {
+    if !state.ready.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if !state.hub.is_up() {
+        (StatusCode::OK, "ready; live events degraded: Redis is unreachable, webhooks answer 503 until it is back")
+    } else {
+        (StatusCode::OK, "ready")
     }
 }
 

@@ -13,7 +13,7 @@ use futures::stream::StreamExt;
 
 use super::admission::{admit, unauthenticated};
 use super::media::{request_error, Media};
-use super::stream::{expiry, shutdown, Refusal, Subscriber};
+use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
 
 /// Whether the client asks for an event stream.
@@ -46,7 +46,8 @@ pub async fn serve(state: AppState, peer: Option<SocketAddr>, headers: &HeaderMa
     if let Err((code, message)) = admit(state.trusted_documents.as_deref(), &mut request, None) {
         return request_error(StatusCode::BAD_REQUEST, code, &message, media);
     }
-    request.data = subscriber.data();
+    let upstreams;
+    (request.data, upstreams) = subscriber.data();
     let results = state.executor.execute_stream(request, subscriber.policy()).await;
     let closing = state.closing.clone();
     let expires_at = subscriber.expires_at();
@@ -60,7 +61,11 @@ pub async fn serve(state: AppState, peer: Option<SocketAddr>, headers: &HeaderMa
     let held = (subscriber, Counted::new());
     let events = results
         .take_until(Box::pin(ended))
-        .map(|response| Event::default().event("next").json_data(&response))
+        .map(move |response| {
+            // The frame is written as soon as it is yielded (SSE streams are not buffered).
+            delivered(&upstreams);
+            Event::default().event("next").json_data(&response)
+        })
         .chain(futures::stream::iter([Ok(Event::default().event("complete").data(""))]))
         .map(move |event| {
             // Holds the caller's connection slot and the gauge for as long as the stream lives.

@@ -94,22 +94,24 @@ impl Subscriber {
         self.caller.as_ref().map(|caller| caller.expires_at)
     }
 
-    /// The data one operation of this subscriber runs with.
-    pub fn data(&self) -> async_graphql::Data {
+    /// The data one operation of this subscriber runs with, and its upstreams (which tell
+    /// when the event being resolved arrived).
+    pub fn data(&self) -> (async_graphql::Data, Arc<EventUpstreams>) {
         let mut data = async_graphql::Data::default();
         let limits = &self.state.limits;
-        data.insert(Arc::new(EventUpstreams::new(
+        let upstreams = Arc::new(EventUpstreams::new(
             self.state.client.clone(),
             self.read.clone(),
             self.write.clone(),
             self.credential_key.clone(),
             limits.deadline,
             limits.max_upstream_requests,
-        )));
+        ));
+        data.insert(upstreams.clone());
         data.insert(self.state.hub.clone());
         let rooms = self.caller.as_ref().and_then(|c| c.rooms.as_ref());
         data.insert(RoomScope(rooms.map(|rooms| Arc::new(rooms.iter().copied().collect()))));
-        data
+        (data, upstreams)
     }
 
     /// The policy streaming operations run under.
@@ -179,4 +181,12 @@ pub async fn expiry(expires_at: Option<i64>) {
 /// A future that resolves when shutdown begins.
 pub async fn shutdown(mut closing: tokio::sync::watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
+}
+
+/// Records how long an event took from reaching this process to being written to a
+/// subscriber (`live_delivery_seconds`), once its frame is out.
+pub fn delivered(upstreams: &EventUpstreams) {
+    if let Some(received) = upstreams.event_received() {
+        metrics::histogram!("live_delivery_seconds").record(received.elapsed());
+    }
 }

@@ -27,7 +27,7 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 use tokio_stream::StreamMap;
 
-use super::stream::{expiry, shutdown, Refusal, Subscriber};
+use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
 
 /// The only subprotocol served.
@@ -65,6 +65,8 @@ struct Connection {
     operations: StreamMap<String, Results>,
     /// Whether the operation with this id has produced a result yet.
     started: std::collections::HashSet<String>,
+    /// Each operation's upstreams, which tell when its current event arrived.
+    upstreams: std::collections::HashMap<String, std::sync::Arc<crate::schema::EventUpstreams>>,
 }
 
 /// Why the loop ends: the close frame to send, if any.
@@ -79,6 +81,7 @@ impl Connection {
             subscriber: None,
             operations: StreamMap::new(),
             started: Default::default(),
+            upstreams: Default::default(),
         }
     }
 
@@ -156,6 +159,7 @@ impl Connection {
                 if let Some(id) = message.get("id").and_then(Value::as_str) {
                     if self.operations.remove(id).is_some() {
                         self.started.remove(id);
+                        self.upstreams.remove(id);
                         metrics::gauge!("live_subscriptions").decrement(1.0);
                     }
                 }
@@ -188,7 +192,9 @@ impl Connection {
             return refused.err().map(|_| (1011, String::new()));
         }
         let mut request = request;
-        request.data = subscriber.data();
+        let upstreams;
+        (request.data, upstreams) = subscriber.data();
+        self.upstreams.insert(id.to_owned(), upstreams);
         let results = subscriber.state().executor.execute_stream(request, subscriber.policy()).await;
         self.operations.insert(id.to_owned(), results.map(Some).chain(futures::stream::iter([None])).boxed());
         metrics::gauge!("live_subscriptions").increment(1.0);
@@ -200,6 +206,7 @@ impl Connection {
         let message = match result {
             None => {
                 self.operations.remove(&id);
+                self.upstreams.remove(&id);
                 metrics::gauge!("live_subscriptions").decrement(1.0);
                 if !self.started.remove(&id) {
                     // It ended having sent `error` (or nothing at all): no `complete` after `error`.
@@ -213,10 +220,15 @@ impl Connection {
                     // Failed before producing a result: one `error`, and the operation is over.
                     self.started.remove(&id);
                     self.operations.remove(&id);
+                    self.upstreams.remove(&id);
                     metrics::gauge!("live_subscriptions").decrement(1.0);
                     json!({ "type": "error", "id": id, "payload": response.errors })
                 } else {
-                    json!({ "type": "next", "id": id, "payload": response })
+                    let sent = send(socket, json!({ "type": "next", "id": id, "payload": response })).await.is_ok();
+                    if let (true, Some(upstreams)) = (sent, self.upstreams.get(&id)) {
+                        delivered(upstreams);
+                    }
+                    return sent;
                 }
             }
         };

@@ -40,6 +40,8 @@ const BLOCK: Duration = Duration::from_secs(5);
 pub struct Delivered {
     /// The event.
     pub event: Event,
+    /// When it reached this process's fan-out (for `live_delivery_seconds`).
+    pub received: Instant,
     /// Per-event state the subscriptions share (see `schema::subscription`); `Any` so this
     /// module knows nothing of GraphQL.
     pub shared: Mutex<HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
@@ -152,7 +154,7 @@ impl Hub {
     fn deliver(&self, event: Event) {
         metrics::counter!("live_events_total", "kind" => format!("{:?}", event.kind)).increment(1);
         // No receivers is not an error: nobody is subscribed right now.
-        let _ = self.local.send(Arc::new(Delivered { event, shared: Mutex::default() }));
+        let _ = self.local.send(Arc::new(Delivered { event, received: Instant::now(), shared: Mutex::default() }));
     }
 }
 

@@ -270,6 +270,8 @@ pub struct EventUpstreams {
     deadline: Duration,
     max_upstream_requests: usize,
     current: Mutex<Arc<Upstream>>,
+    /// When the current event reached this process.
+    received: Mutex<Option<std::time::Instant>>,
 }
 
 impl EventUpstreams {
@@ -285,7 +287,8 @@ impl EventUpstreams {
         max_upstream_requests: usize,
     ) -> Self {
         let first = Self::upstream(&client, &read, write, deadline, max_upstream_requests);
-        Self { client, read, credential_key, deadline, max_upstream_requests, current: Mutex::new(Arc::new(first)) }
+        let current = Mutex::new(Arc::new(first));
+        Self { client, read, credential_key, deadline, max_upstream_requests, current, received: Mutex::default() }
     }
 
     fn upstream(
@@ -314,6 +317,12 @@ impl EventUpstreams {
             entry.clone().downcast::<Upstream>().expect("only upstreams are kept per credential")
         };
         *self.current.lock().expect("current upstream lock") = upstream;
+        *self.received.lock().expect("received lock") = Some(event.received);
+    }
+
+    /// When the event being resolved reached this process (none before the first event).
+    pub fn event_received(&self) -> Option<std::time::Instant> {
+        *self.received.lock().expect("received lock")
     }
 
     /// The upstream of the event being resolved.

@@ -429,6 +429,9 @@ async fn two_instances_share_events_through_redis_exactly_once_and_survive_a_red
     assert_eq!(deliver(&a, &joined("while-down", ids::ROOM)).await, 503);
     let metrics = a.http.get(format!("http://{}/metrics", a.addr)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("live_redis_up 0"), "{metrics}");
+    let ready = a.http.get(format!("http://{}/ready", a.addr)).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "queries still work");
+    assert!(ready.text().await.unwrap().contains("Redis is unreachable"));
     // Redis is back: Telnyx's retry goes through and B's subscriber hears it.
     redis.restart().await;
     let mut status = 0;
@@ -441,6 +444,8 @@ async fn two_instances_share_events_through_redis_exactly_once_and_survive_a_red
     }
     assert_eq!(status, 200);
     assert_eq!(on_b.next().await["payload"]["data"]["roomEvents"]["id"], "while-down");
+    let ready = a.http.get(format!("http://{}/ready", a.addr)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(ready, "ready");
 }
 
 #[tokio::test]
