@@ -129,6 +129,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         },
         streams: Connections::default(),
         closing,
+        allowed_origins: Arc::new(config.cors_allowed_origins.clone()),
     };
     // Layers run outside-in in the reverse of the order they are added: the request id is
     // set first, so the log line and the echoed header carry it; CORS answers preflights

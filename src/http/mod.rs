@@ -91,6 +91,8 @@ pub struct AppState {
     pub streams: Connections,
     /// Turns true when shutdown begins, so streams close instead of holding it up.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Browser origins allowed besides the service's own (`CORS_ALLOWED_ORIGINS`).
+    pub allowed_origins: Arc<Vec<HeaderValue>>,
 }
 
 /// Bounds on each GraphQL request.
@@ -146,7 +148,9 @@ async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: Header
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
             return csrf_blocked(Media::Json);
         }
-        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, &body).await;
+        let request = serde_json::from_slice::<async_graphql::Request>(&body)
+            .map_err(|_| "the body is not one GraphQL request (a stream runs one operation)".to_owned());
+        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, request, true).await;
     }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -212,6 +216,13 @@ async fn graphql_get(State(state): State<AppState>, peer: Peer, request: axum::e
         };
     }
     let (headers, query) = (parts.headers, parts.uri.query().map(str::to_owned));
+    if sse::wants_stream(&headers) {
+        if state.auth.forwards_credentials() && !csrf_safe(&headers) {
+            return csrf_blocked(Media::Json);
+        }
+        let request = parse_query_string(query.as_deref().unwrap_or_default()).map(|(request, _)| request);
+        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, request, false).await;
+    }
     let query = query.unwrap_or_default();
     let has_query = query
         .split('&')

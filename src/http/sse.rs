@@ -1,6 +1,7 @@
 //! GraphQL over Server-Sent Events, the `graphql-sse` protocol's distinct connections mode:
-//! a `POST /graphql` with `Accept: text/event-stream` streams its results as `next` events and
-//! ends with `complete`, for networks that block WebSockets. The caller authenticates with its
+//! a `POST` (or `GET`, the request in the query string) to `/graphql` with
+//! `Accept: text/event-stream` streams its results as `next` events and ends with `complete`,
+//! for networks that block WebSockets. The caller authenticates with its
 //! request's `Authorization`, exactly as a query does; a comment keeps idle connections open.
 
 use std::convert::Infallible;
@@ -15,6 +16,7 @@ use super::admission::{admit, unauthenticated};
 use super::media::{request_error, Media};
 use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
+use crate::schema::RequestPolicy;
 
 /// Whether the client asks for an event stream.
 pub fn wants_stream(headers: &HeaderMap) -> bool {
@@ -25,12 +27,19 @@ pub fn wants_stream(headers: &HeaderMap) -> bool {
         .any(|accept| accept.split(',').any(|m| m.trim().starts_with("text/event-stream")))
 }
 
-/// Streams one operation's results.
-pub async fn serve(state: AppState, peer: Option<SocketAddr>, headers: &HeaderMap, body: &[u8]) -> Response {
+/// Streams one operation's results: `request` is the POST body's, or the GET query string's
+/// (`post` false: mutations are then refused, as for any GET).
+pub async fn serve(
+    state: AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    request: Result<async_graphql::Request, String>,
+    post: bool,
+) -> Response {
     let media = Media::Json;
-    let Ok(mut request) = serde_json::from_slice::<async_graphql::Request>(body) else {
-        let message = "the body is not one GraphQL request (a stream runs one operation)";
-        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, media);
+    let mut request = match request {
+        Ok(request) => request,
+        Err(message) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
     };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let subscriber = match Subscriber::admit(&state, authorization, peer).await {
@@ -48,7 +57,8 @@ pub async fn serve(state: AppState, peer: Option<SocketAddr>, headers: &HeaderMa
     }
     let upstreams;
     (request.data, upstreams) = subscriber.data();
-    let results = state.executor.execute_stream(request, subscriber.policy()).await;
+    let policy = RequestPolicy { mutations: post, ..subscriber.policy() };
+    let results = state.executor.execute_stream(request, policy).await;
     let closing = state.closing.clone();
     let expires_at = subscriber.expires_at();
     // The stream ends early when the token expires or the server shuts down.

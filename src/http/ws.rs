@@ -10,8 +10,8 @@
 //!   connections for the caller closes 4429 too.
 //! - `subscribe` before `connection_ack` closes 4401; a second one with an id in use closes
 //!   4409; an unreadable message closes 4400.
-//! - Each operation streams `next` messages and ends with `complete`; an operation that fails
-//!   before producing a result gets one `error` instead. Over the per-connection bound, a
+//! - Each operation streams `next` messages and ends with `complete`; one refused before it
+//!   runs (validation, limits) gets one `error` instead. Over the per-connection bound, a
 //!   `subscribe` gets `error` and the others carry on.
 //! - The server pings every keep-alive interval (clients answer `pong`) and answers pings.
 //! - The token's expiry closes the connection (4403), as does shutdown (1001).
@@ -27,14 +27,40 @@ use futures::stream::{BoxStream, StreamExt};
 use serde_json::{json, Value};
 use tokio_stream::StreamMap;
 
+use super::admission::admit;
 use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
 
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// Whether a browser page of `Origin` may open the socket: pages of this service itself (its
+/// own GraphiQL) and of `CORS_ALLOWED_ORIGINS`. Browsers let any site open a WebSocket to any
+/// host, with no CORS and no preflight, so without this check any website a user visits could
+/// run operations with the server's key (cross-site WebSocket hijacking). Clients that are not
+/// browsers send no `Origin` and are not affected.
+fn origin_allowed(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else { return true };
+    if allowed.contains(origin) {
+        return true;
+    }
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, host)| host);
+    host.is_some() && host == origin_host
+}
+
 /// Upgrades to a WebSocket speaking `graphql-transport-ws`.
 pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, ws: WebSocketUpgrade) -> HttpResponse {
+    if !origin_allowed(headers, &state.allowed_origins) {
+        metrics::counter!("live_refused_total", "reason" => "origin").increment(1);
+        let message = "this page's origin may not open a WebSocket here; see CORS_ALLOWED_ORIGINS";
+        return super::media::request_error(
+            axum::http::StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            message,
+            super::Media::Json,
+        );
+    }
     // A token in the upgrade request is used when `connection_init` carries none (non-browser
     // clients can send headers; browsers cannot).
     let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -102,7 +128,12 @@ impl Connection {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => break Some((4400, "binary messages are not part of the protocol".into())),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // The library queued the closing handshake's reply; send it before going.
+                        let _ = futures::SinkExt::flush(&mut socket).await;
+                        break None;
+                    }
+                    None | Some(Err(_)) => break None,
                     Some(Ok(_)) => {}
                 },
                 () = &mut init_deadline, if self.subscriber.is_none() => {
@@ -177,11 +208,17 @@ impl Connection {
         if self.operations.contains_key(id) {
             return Some((4409, format!("Subscriber for {id} already exists")));
         }
-        let Some(request) =
+        let Some(mut request) =
             message.get("payload").and_then(|p| serde_json::from_value::<async_graphql::Request>(p.clone()).ok())
         else {
             return Some((4400, "`subscribe` needs a GraphQL request as its payload".into()));
         };
+        // Trusted documents hold on every transport.
+        if let Err((code, message)) = admit(self.state.trusted_documents.as_deref(), &mut request, None) {
+            let error = json!([{ "message": message, "extensions": { "code": code } }]);
+            let refused = send(socket, json!({ "type": "error", "id": id, "payload": error })).await;
+            return refused.err().map(|_| (1011, String::new()));
+        }
         let max = self.state.stream_limits.subscriptions_per_connection;
         if self.operations.len() >= max {
             let error = json!([{
@@ -191,7 +228,6 @@ impl Connection {
             let refused = send(socket, json!({ "type": "error", "id": id, "payload": error })).await;
             return refused.err().map(|_| (1011, String::new()));
         }
-        let mut request = request;
         let upstreams;
         (request.data, upstreams) = subscriber.data();
         self.upstreams.insert(id.to_owned(), upstreams);
@@ -216,8 +252,14 @@ impl Connection {
             }
             Some(response) => {
                 let first = self.started.insert(id.clone());
-                if first && response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                    // Failed before producing a result: one `error`, and the operation is over.
+                let request_error = response.data == async_graphql::Value::Null
+                    && !response.errors.is_empty()
+                    && response.errors.iter().all(|e| e.path.is_empty());
+                if first && request_error {
+                    // Refused before it ran (validation, limits): one `error`, and the operation
+                    // is over. Errors while running (e.g. the room does not exist) are results:
+                    // `next`, then `complete`, as graphql-ws's own server does and as gateways
+                    // pass them on.
                     self.started.remove(&id);
                     self.operations.remove(&id);
                     self.upstreams.remove(&id);
@@ -259,6 +301,25 @@ async fn send(socket: &mut WebSocket, message: Value) -> Result<(), axum::Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_service_s_own_pages_and_allowed_origins_may_open_a_socket() {
+        let headers = |origin: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert("host", "rooms.example:8000".parse().unwrap());
+            if let Some(origin) = origin {
+                headers.insert("origin", origin.parse().unwrap());
+            }
+            headers
+        };
+        let allowed = ["https://app.example".parse().unwrap()];
+        assert!(origin_allowed(&headers(None), &allowed), "not a browser");
+        assert!(origin_allowed(&headers(Some("http://rooms.example:8000")), &allowed), "its own GraphiQL");
+        assert!(origin_allowed(&headers(Some("https://app.example")), &allowed));
+        assert!(!origin_allowed(&headers(Some("https://evil.example")), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://rooms.example:8001")), &allowed));
+        assert!(!origin_allowed(&headers(Some("null")), &allowed));
+    }
 
     #[test]
     fn the_token_is_found_where_graphql_ws_clients_put_it() {

@@ -303,15 +303,18 @@ async fn the_protocol_s_rules_are_kept() {
     assert_eq!(refused["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS");
     ws.subscribe("a", "{ __typename }").await;
     assert_eq!(ws.next().await["close"], 4409);
-    // An operation that fails before producing a result: one `error`.
+    // Refused before it runs (validation): one `error`. Failing while it runs (the room does
+    // not exist): a result with the error, then `complete`.
     let mut ws = Ws::init(&app, json!({})).await;
-    ws.subscribe("x", "subscription { roomEvents(roomId: \"00000000-0000-4000-8000-000000000000\") { id } }").await;
+    ws.subscribe("v", "subscription { roomEvents { id } }").await;
     let error = ws.next().await;
-    assert_eq!(
-        (error["type"].as_str(), error["payload"][0]["extensions"]["code"].as_str()),
-        (Some("error"), Some("NOT_FOUND")),
-        "{error}"
-    );
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{error}");
+    ws.subscribe("x", "subscription { roomEvents(roomId: \"00000000-0000-4000-8000-000000000000\") { id } }").await;
+    let failed = ws.next().await;
+    assert_eq!(failed["type"], "next", "{failed}");
+    assert_eq!(failed["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{failed}");
+    assert_eq!(ws.next().await, json!({ "type": "complete", "id": "x" }));
     // A query: one `next`, then `complete`.
     ws.subscribe("q", "{ __typename }").await;
     assert_eq!(ws.next().await, json!({ "type": "next", "id": "q", "payload": { "data": { "__typename": "Query" } } }));
