@@ -25,10 +25,11 @@ LABEL org.opencontainers.image.title="telnyx-rooms-graphql" \
       org.opencontainers.image.licenses="MIT OR Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
 COPY --from=build /src/target/release/telnyx-rooms-graphql /app/telnyx-rooms-graphql
-# The licences of the GraphiQL and React files the binary embeds.
+# The licences of the GraphiQL, React and graphql-ws files the binary embeds.
 COPY assets/graphiql/vendor/graphiql/LICENSE /app/licenses/graphiql.LICENSE
 COPY assets/graphiql/vendor/react/LICENSE /app/licenses/react.LICENSE
 COPY assets/graphiql/vendor/react-dom/LICENSE /app/licenses/react-dom.LICENSE
+COPY assets/graphiql/vendor/graphql-ws/LICENSE.md /app/licenses/graphql-ws.LICENSE.md
 # The image listens on every interface, so it refuses to start with TELNYX_API_KEY set unless
 # the operator accepts that anyone reaching the port uses that key. Either run it without
 # TELNYX_API_KEY (each caller sends its own key in Authorization), or set both:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refreshes vendor/ from the versions pinned in package-lock.json: the four prebuilt files the
+# Refreshes vendor/ from the versions pinned in package-lock.json: the prebuilt files the
 # GraphiQL page loads, their packages' licences, and SHA256SUMS, which a test checks against
 # what the binary embeds. Run after changing a version in package.json (needs npm):
 #   cd assets/graphiql && npm install && ./update-vendor.sh
@@ -11,14 +11,16 @@ files=(
   graphiql/graphiql.min.css
   react/umd/react.production.min.js
   react-dom/umd/react-dom.production.min.js
+  graphql-ws/umd/graphql-ws.min.js
 )
 rm -rf vendor && mkdir -p vendor
 for file in "${files[@]}"; do
   mkdir -p "vendor/$(dirname "$file")"
   cp "node_modules/$file" "vendor/$file"
 done
-for package in graphiql react react-dom; do
-  cp "node_modules/$package/LICENSE" "vendor/$package/LICENSE"
+for package in graphiql react react-dom graphql-ws; do
+  # LICENSE, or LICENSE.md (graphql-ws); no match fails the copy, and so the script.
+  cp node_modules/"$package"/LICENSE* "vendor/$package/"
   version=$(node -p "require('./node_modules/$package/package.json').version")
   echo "$package $version" >> vendor/VERSIONS
 done

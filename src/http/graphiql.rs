@@ -1,5 +1,5 @@
-//! GraphiQL, carried inside the binary: our page and the four prebuilt files it loads
-//! (GraphiQL and React UMD builds), vendored with their licences in `assets/graphiql/vendor`
+//! GraphiQL, carried inside the binary: our page and the prebuilt files it loads (GraphiQL,
+//! React and graphql-ws UMD builds), vendored with their licences in `assets/graphiql/vendor`
 //! by `assets/graphiql/update-vendor.sh` from the versions the lockfile pins. So the first
 //! `cargo run -- --demo` serves a working GraphiQL with no `npm ci`, no CDN and no internet.
 
@@ -13,7 +13,7 @@ pub(super) fn page() -> Html<&'static str> {
 }
 
 /// The files under `/graphiql/assets/`, by path, with their media types.
-const ASSETS: [(&str, &str, &[u8]); 4] = [
+const ASSETS: [(&str, &str, &[u8]); 5] = [
     (
         "graphiql/graphiql.min.js",
         "text/javascript; charset=utf-8",
@@ -33,6 +33,11 @@ const ASSETS: [(&str, &str, &[u8]); 4] = [
         "react-dom/umd/react-dom.production.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/graphiql/vendor/react-dom/umd/react-dom.production.min.js"),
+    ),
+    (
+        "graphql-ws/umd/graphql-ws.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/graphiql/vendor/graphql-ws/umd/graphql-ws.min.js"),
     ),
 ];
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 // The process helpers use only Node's standard library, so they need no `npm ci` over there.
-import { startService } from '../federation/support/processes.mjs';
+import { sleep, startService } from '../federation/support/processes.mjs';
 
 const suiteDir = path.dirname(fileURLToPath(import.meta.url));
 const artifactsDir = path.join(suiteDir, 'artifacts');
@@ -16,6 +17,9 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const SINGLE_SESSION = '51a6e1e0-5e55-4011-8a6b-0c3d2e1f4a5b';
 const MEDIUM_SESSION = '5d3e7f19-0c2b-4a48-b6e5-7f9a1c3e5d72';
+// A room of the --demo sample, and its session that is under way.
+const ROOM = '3f2a9c1e-8b7d-4c6a-9e5f-2d1b0a9c8e7f';
+const ACTIVE_SESSION = 'ac71ee5e-5e55-4a1c-9b0d-1e2f3a4b5c6d';
 const QUERY = `query FirstThree {
   roomSession(id: "${MEDIUM_SESSION}") {
     participants(first: 3) {
@@ -25,10 +29,48 @@ const QUERY = `query FirstThree {
 }
 `;
 
+// The key pair Telnyx would sign webhooks with: the service gets the public half as
+// TELNYX_PUBLIC_KEY (base64 of the raw 32 bytes), set explicitly so that it wins over any key
+// --demo might configure by itself.
+const webhookKeys = generateKeyPairSync('ed25519');
+const rawPublicKey = Buffer.from(webhookKeys.publicKey.export({ format: 'jwk' }).x, 'base64url');
+const TELNYX_PUBLIC_KEY = rawPublicKey.toString('base64');
+
+/** Posts a `video.room.participant.joined` for ROOM as Telnyx does, signed; its status and body. */
+async function deliverJoined(service, eventId) {
+  const body = JSON.stringify({
+    data: {
+      record_type: 'event',
+      event_type: 'video.room.participant.joined',
+      id: eventId,
+      occurred_at: new Date().toISOString(),
+      payload: { room_id: ROOM, session_id: ACTIVE_SESSION, participant_id: randomUUID(), context: 'GraphiQL test' },
+    },
+    meta: { attempt: 1, delivered_to: `${service.baseUrl}/webhooks/telnyx` },
+  });
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = sign(null, Buffer.from(`${timestamp}|${body}`), webhookKeys.privateKey).toString('base64');
+  const response = await fetch(`${service.baseUrl}/webhooks/telnyx`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      'telnyx-signature-ed25519': signature,
+      'telnyx-timestamp': timestamp,
+    },
+    body,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
 function isLoopback(url) {
   const { protocol, hostname } = new URL(url);
   if (protocol === 'data:' || protocol === 'blob:' || protocol === 'about:') return true;
   return hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+}
+
+/** The text of GraphiQL's result pane. */
+function resultText(page) {
+  return page.locator('.graphiql-response .CodeMirror').evaluate((element) => element.CodeMirror.getValue());
 }
 
 /**
@@ -53,10 +95,13 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
   const pageErrors = [];
   const consoleMessages = [];
   const graphqlPostHeaders = [];
+  // WebSockets are not routed like requests: each one the page opens is recorded with the
+  // graphql-transport-ws messages it carries, and checked.
+  const websockets = [];
 
   before(async () => {
     // GraphiQL is embedded in the binary: any working directory will do.
-    service = await startService({ demo: true, cwd: os.tmpdir() });
+    service = await startService({ demo: true, cwd: os.tmpdir(), env: { TELNYX_PUBLIC_KEY } });
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'graphiql-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: chromiumPath,
@@ -83,6 +128,13 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => consoleMessages.push(`${message.type()}: ${message.text()}`));
+    page.on('websocket', (socket) => {
+      const opened = { url: socket.url(), sent: [], received: [] };
+      websockets.push(opened);
+      const type = (frame) => JSON.parse(frame.payload).type;
+      socket.on('framesent', (frame) => opened.sent.push(type(frame)));
+      socket.on('framereceived', (frame) => opened.received.push(type(frame)));
+    });
     await page.goto(service.graphqlUrl);
     await page.locator('.graphiql-query-editor .CodeMirror').waitFor({ state: 'visible', timeout: 20_000 });
   });
@@ -129,7 +181,11 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
 
     assert.deepEqual(blocked, [], 'the page tried to reach beyond loopback');
     const assets = requested.filter((url) => !url.startsWith(service.graphqlUrl));
-    assert.ok(assets.length >= 4, `expected our page's assets among ${requested.join(', ')}`);
+    assert.ok(assets.length >= 5, `expected our page's assets among ${requested.join(', ')}`);
+    assert.ok(
+      assets.some((url) => url.endsWith('/graphiql/assets/graphql-ws/umd/graphql-ws.min.js')),
+      'the page loads the embedded graphql-ws client',
+    );
     for (const url of assets) {
       assert.ok(url.startsWith(`${service.baseUrl}/graphiql/assets/`), `${url} is not one of our assets`);
     }
@@ -162,5 +218,53 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
     await response.getByText(expected.data.roomSession.participants.nodes[0].id).waitFor({ timeout: 15_000 });
 
     assert.deepEqual(JSON.parse(await response.evaluate((element) => element.CodeMirror.getValue())), expected);
+  });
+
+  test('a subscription runs over graphql-ws to the service and shows an event a signed webhook brings', async () => {
+    const subscription = `subscription LiveRoom {
+  roomEvents(roomId: "${ROOM}") { __typename id }
+}`;
+    await replaceQuery(page, subscription, 'LiveRoom');
+    await page.locator('.graphiql-execute-button').click();
+
+    // The protocol has no "subscribed" message, and the service registers the subscription only
+    // once it has looked the room up: so events are posted until one shows up, each new.
+    const wsUrl = service.graphqlUrl.replace(/^http:/, 'ws:');
+    const deadline = Date.now() + 20_000;
+    while (!websockets.some((socket) => socket.url === wsUrl && socket.sent.includes('subscribe'))) {
+      assert.ok(Date.now() < deadline, `GraphiQL sent no subscribe to ${wsUrl}: ${JSON.stringify(websockets)}`);
+      await sleep(50);
+    }
+    const posted = [];
+    let shown;
+    while (!shown) {
+      const late = Date.now() >= deadline;
+      assert.ok(!late, `none of ${posted.join(', ')} reached the result pane: ${await resultText(page)}`);
+      const eventId = randomUUID();
+      const delivered = await deliverJoined(service, eventId);
+      const outcome = [delivered.status, delivered.body.outcome];
+      assert.deepEqual(outcome, [200, 'accepted'], JSON.stringify(delivered.body));
+      posted.push(eventId);
+      for (let polls = 0; polls < 10 && !shown; polls += 1) {
+        await sleep(100);
+        const text = await resultText(page);
+        if (posted.some((id) => text.includes(id))) shown = JSON.parse(text);
+      }
+    }
+
+    assert.equal(shown.errors, undefined, JSON.stringify(shown));
+    assert.equal(shown.data.roomEvents.__typename, 'ParticipantJoined');
+    assert.ok(posted.includes(shown.data.roomEvents.id), `${shown.data.roomEvents.id} is not one of ${posted}`);
+    await mkdir(artifactsDir, { recursive: true });
+    await page.screenshot({ path: path.join(artifactsDir, 'graphiql-subscription.png') });
+
+    const socket = websockets.find((opened) => opened.url === wsUrl);
+    assert.deepEqual(socket.sent.slice(0, 2), ['connection_init', 'subscribe']);
+    assert.equal(socket.received[0], 'connection_ack');
+    assert.ok(socket.received.includes('next'));
+    for (const { url } of websockets) assert.ok(isLoopback(url), `a WebSocket to ${url}`);
+    assert.deepEqual(blocked, [], 'the page tried to reach beyond loopback');
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleMessages.filter((message) => message.startsWith('error')), []);
   });
 });

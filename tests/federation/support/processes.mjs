@@ -43,7 +43,7 @@ class Child {
     this.output = '';
     this.process = spawn(serviceBin, args, {
       cwd: options.cwd ?? suiteDir,
-      env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info' },
+      env: { ...process.env, ...options.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this.process);
@@ -121,14 +121,17 @@ export async function startSampleUpstream() {
   }
 }
 
-/** The service on a free loopback port, against `upstreamBaseUrl` (or its own sample with `demo`). */
-export async function startService({ upstreamBaseUrl, apiKey, demo = false, extraArgs = [], cwd } = {}) {
+/**
+ * The service on a free loopback port, against `upstreamBaseUrl` (or its own sample with `demo`);
+ * `env` adds to (or overrides) the environment it inherits.
+ */
+export async function startService({ upstreamBaseUrl, apiKey, demo = false, extraArgs = [], cwd, env } = {}) {
   const port = await freePort();
   const args = ['--listen-addr', `127.0.0.1:${port}`, ...extraArgs];
   if (demo) args.push('--demo');
   if (upstreamBaseUrl) args.push('--telnyx-api-base-url', upstreamBaseUrl);
   if (apiKey) args.push('--telnyx-api-key', apiKey);
-  const child = new Child('service', args, { cwd });
+  const child = new Child('service', args, { cwd, env });
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await child.waitForHealth(baseUrl);
