@@ -163,4 +163,18 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
 
     assert.deepEqual(JSON.parse(await response.evaluate((element) => element.CodeMirror.getValue())), expected);
   });
+
+  test('the subscription --demo prints shows the live room in GraphiQL within seconds', async () => {
+    const [, printed] = await service.child.waitForOutput(/^ +(subscription \{.*\})$/m);
+    // Named, so that replaceQuery can tell when GraphiQL has parsed it.
+    await replaceQuery(page, printed.replace(/^subscription /, 'subscription Live '), 'Live');
+    await page.locator('.graphiql-execute-button').click();
+    const response = page.locator('.graphiql-response .CodeMirror');
+    await response.getByText(/"__typename": "Participant(Joined|Left)"/).waitFor({ timeout: 15_000 });
+
+    const shown = JSON.parse(await response.evaluate((element) => element.CodeMirror.getValue()));
+    assert.match(shown.data.roomEvents.participant.id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleMessages.filter((message) => message.startsWith('error')), []);
+  });
 });
