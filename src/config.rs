@@ -252,6 +252,11 @@ pub struct Config {
     #[arg(long)]
     pub demo: bool,
 
+    /// With --demo: milliseconds between the live room's changes (someone joins or leaves the
+    /// sample's "all-hands" session, and a signed webhook tells the service).
+    #[arg(long, value_name = "MS", requires = "demo", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub demo_live_interval_ms: u64,
+
     /// Serve only the sample Telnyx upstream on this address (for benchmarks and test suites).
     #[arg(long, value_name = "ADDR", conflicts_with = "demo")]
     pub sample_upstream: Option<SocketAddr>,

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use clap::Parser;
 use telnyx_rooms_graphql::config::Config;
 use telnyx_rooms_graphql::sample_upstream::{self, SampleUpstream};
@@ -33,10 +35,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(2);
     }
     // Kept alive (its server task runs) for as long as the service does.
-    let _sample = if config.demo {
+    let sample = if config.demo {
         let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await?;
         config.telnyx_api_base_url = upstream.base_url().parse()?;
         config.telnyx_api_key = Some(sample_upstream::SAMPLE_API_KEY.into());
+        // The live room signs its webhooks with the demo key; a key the user set wins.
+        config.telnyx_public_key.get_or_insert_with(sample_upstream::demo_public_key);
         Some(upstream)
     } else {
         None
@@ -44,6 +48,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(config.listen_addr).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
+    // Started once the listener is bound: its deliveries wait in the backlog until the service
+    // serves below. Stops when dropped, at the end of `main`.
+    let _live = match &sample {
+        Some(upstream) => {
+            let webhook_url = format!("http://{}/webhooks/telnyx", loopback(addr)).parse()?;
+            Some(upstream.start_live_room(webhook_url, Duration::from_millis(config.demo_live_interval_ms)))
+        }
+        None => None,
+    };
     if config.demo {
         println!("GraphiQL: http://{addr}/graphql  (sample upstream: {})", config.telnyx_api_base_url);
         println!("Sample session id: {}", sample_upstream::ids::MEDIUM_SESSION);
@@ -55,6 +68,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Or act: curl -s http://{addr}/graphql -H 'content-type: application/json' -d '{{\"query\":\"mutation {{ createRoomClientToken(input: {{ roomId: \\\"{}\\\", tokenTtlSecs: 600 }}) {{ token tokenExpiresAt }} }}\"}}'",
             sample_upstream::ids::ROOM
         );
+        println!(
+            "Live: someone joins or leaves room {} every {} ms; watch it in GraphiQL:",
+            sample_upstream::ids::ROOM,
+            config.demo_live_interval_ms
+        );
+        println!("  {}", sample_upstream::live_room_subscription());
+        if config.telnyx_public_key.as_deref().map(str::trim) != Some(&sample_upstream::demo_public_key()) {
+            println!("  (TELNYX_PUBLIC_KEY is set and is not the demo key: the live room's webhooks will be refused)");
+        }
     }
     let app = app::build(&config).map_err(|error| error.to_string())?;
     app::serve(listener, app, shutdown_signal()).await?;
@@ -64,17 +86,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// `--healthcheck`: a container health probe that needs no shell tools in the image.
 async fn healthcheck(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let mut addr = config.listen_addr;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let addr = loopback(config.listen_addr);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build()?;
     let status = client.get(format!("http://{addr}/health")).send().await?.status();
     if status.is_success() {
         Ok(())
     } else {
         Err(format!("health check answered {status}").into())
     }
+}
+
+/// `addr` as this process reaches itself: a wildcard listener through loopback.
+fn loopback(mut addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

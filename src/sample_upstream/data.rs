@@ -150,11 +150,11 @@ pub(super) const CONTEXTS: [Option<&str>; 6] =
     [Some("Alice"), Some("Bob"), Some("Carol"), Some("Zoë 🎥"), Some("a&b=c + d%"), None];
 
 /// Knuth's MMIX LCG: enough spread for fake data, and identical on every platform.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
     /// A number in `0..n` (0 when `n <= 0`).
-    fn below(&mut self, n: i64) -> i64 {
+    pub(super) fn below(&mut self, n: i64) -> i64 {
         self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 33) as i64).checked_rem(n).unwrap_or(0)
     }

@@ -6,12 +6,14 @@
 //! the data from arithmetic and a tiny LCG, so every run starts from the same bytes; writes
 //! change an in-memory copy that later reads see, and hand out ids in a fixed sequence.
 //! [`RequestLog`] records what the facade sent (method, path and query, body), so tests can
-//! assert on upstream traffic.
+//! assert on upstream traffic. [`SampleUpstream::start_live_room`] (only `--demo` calls it)
+//! keeps one room live, posting Telnyx-signed webhooks as it changes.
 
 mod body;
 mod data;
 mod error;
 mod faults;
+mod live;
 mod log;
 mod read;
 mod store;
@@ -20,6 +22,7 @@ mod write;
 
 pub use data::{Participant, Room, SampleData, Session};
 pub use faults::Faults;
+pub use live::{demo_public_key, live_room_subscription, LiveRoom};
 pub use log::{RecordedRequest, RequestLog};
 
 use std::{net::SocketAddr, sync::Arc};
@@ -51,7 +54,8 @@ pub mod ids {
     pub const MEDIUM_SESSION: &str = "5d3e7f19-0c2b-4a48-b6e5-7f9a1c3e5d72";
     /// A finished "all-hands" session with 613 participants, joining over four calendar days.
     pub const LARGE_SESSION: &str = "7a1b2c3d-9e8f-4a0b-8c1d-2e3f4a5b6c7d";
-    /// The active "all-hands" session: 9 participants, 3 of them still in (no `left_at`).
+    /// The active "all-hands" session: 9 participants, 3 of them still in (no `left_at`), as
+    /// seeded; the live room ([`super::SampleUpstream::start_live_room`]) changes it.
     pub const ACTIVE_SESSION: &str = "ac71ee5e-5e55-4a1c-9b0d-1e2f3a4b5c6d";
     /// The "all-hands" room: 4 sessions, including [`LARGE_SESSION`] and [`ACTIVE_SESSION`].
     pub const ROOM: &str = "3f2a9c1e-8b7d-4c6a-9e5f-2d1b0a9c8e7f";

@@ -12,7 +12,6 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 
 use super::{
     data::{uuid_from, SampleData},
-    error::ApiError,
     token::Signer,
 };
 
@@ -52,9 +51,9 @@ impl Store {
     }
 
     /// Runs `change` on the data under the write lock, so reads that start afterwards see its
-    /// effect. `change` must check everything before it changes anything: an error must leave
-    /// the data as it was.
-    pub(super) fn write<T>(&self, change: impl FnOnce(&mut SampleData) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    /// effect. A `change` that can fail must check everything before it changes anything: an
+    /// error must leave the data as it was.
+    pub(super) fn write<T>(&self, change: impl FnOnce(&mut SampleData) -> T) -> T {
         let mut data = self.data.write().unwrap_or_else(PoisonError::into_inner);
         change(Arc::make_mut(&mut data))
     }

@@ -16,6 +16,7 @@ use super::{
     *,
 };
 
+mod live;
 mod writes;
 
 fn app() -> (Router, Arc<SampleData>, RequestLog) {

@@ -29,7 +29,7 @@ use super::{
 
 /// The clock, cut to the microseconds Telnyx's timestamps carry, so that what is stored is
 /// exactly what is served.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 

@@ -23,10 +23,14 @@ pub fn config(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Con
 
 /// Starts the service against `base_url` (see [`config`]).
 pub async fn spawn_app_with(base_url: &str, api_key: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let config = config(base_url, api_key, tweak);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, &config(base_url, api_key, tweak))
+}
+
+/// Starts the service with `config` on `listener`, for a test that needs the address first.
+pub fn serve_on(listener: tokio::net::TcpListener, config: &Config) -> TestApp {
     let addr = listener.local_addr().unwrap();
-    let app = app::build(&config).unwrap();
+    let app = app::build(config).unwrap();
     tokio::spawn(app::serve(listener, app, std::future::pending()));
     TestApp { addr, http: reqwest::Client::new() }
 }

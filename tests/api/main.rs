@@ -12,6 +12,7 @@ mod hostile;
 mod http;
 mod limits;
 mod live;
+mod live_room;
 mod mutations;
 mod node;
 mod operations;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,12 +29,17 @@ const QUERY = `query FirstThree {
 }
 `;
 
-// The key pair Telnyx would sign webhooks with: the service gets the public half as
-// TELNYX_PUBLIC_KEY (base64 of the raw 32 bytes), set explicitly so that it wins over any key
-// --demo might configure by itself.
-const webhookKeys = generateKeyPairSync('ed25519');
-const rawPublicKey = Buffer.from(webhookKeys.publicKey.export({ format: 'jwk' }).x, 'base64url');
-const TELNYX_PUBLIC_KEY = rawPublicKey.toString('base64');
+// The key --demo trusts and its live room signs with: the published demo seed
+// (src/sample_upstream/live.rs, DEMO_SEED), as a PKCS#8 Ed25519 private key. The test signs its
+// own webhooks with it too, so one --demo service serves both subscription tests.
+const DEMO_SEED = Buffer.from('telnyx-rooms-graphql demo key!!!');
+const webhookKeys = {
+  privateKey: createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), DEMO_SEED]),
+    format: 'der',
+    type: 'pkcs8',
+  }),
+};
 
 /** Posts a `video.room.participant.joined` for ROOM as Telnyx does, signed; its status and body. */
 async function deliverJoined(service, eventId) {
@@ -101,7 +106,7 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
 
   before(async () => {
     // GraphiQL is embedded in the binary: any working directory will do.
-    service = await startService({ demo: true, cwd: os.tmpdir(), env: { TELNYX_PUBLIC_KEY } });
+    service = await startService({ demo: true, cwd: os.tmpdir() });
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'graphiql-chromium-'));
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: chromiumPath,
@@ -264,6 +269,28 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
     assert.ok(socket.received.includes('next'));
     for (const { url } of websockets) assert.ok(isLoopback(url), `a WebSocket to ${url}`);
     assert.deepEqual(blocked, [], 'the page tried to reach beyond loopback');
+    // The button stops a running subscription (the next test starts its own).
+    await page.locator('.graphiql-execute-button').click();
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleMessages.filter((message) => message.startsWith('error')), []);
+  });
+
+  test('the subscription --demo prints shows the live room in GraphiQL within seconds', async () => {
+    const [, printed] = await service.child.waitForOutput(/^ +(subscription \{.*\})$/m);
+    // Named, so that replaceQuery can tell when GraphiQL has parsed it.
+    // Named as the previous test's subscription: GraphiQL 4 may keep sending the last
+    // operation name it ran with the next document.
+    await replaceQuery(page, printed.replace(/^subscription /, 'subscription LiveRoom '), 'LiveRoom');
+    await page.locator('.graphiql-execute-button').click();
+    const response = page.locator('.graphiql-response .CodeMirror');
+    // `participant` is only in this subscription's results, not the previous test's.
+    await response.getByText(/"participant": \{/).waitFor({ timeout: 15_000 }).catch(async (error) => {
+      await page.screenshot({ path: path.join(artifactsDir, 'graphiql-live-failed.png') });
+      throw new Error(`${error.message}; the result pane shows: ${await resultText(page)}`);
+    });
+
+    const shown = JSON.parse(await response.evaluate((element) => element.CodeMirror.getValue()));
+    assert.match(shown.data.roomEvents.participant.id, /^[0-9a-f-]{36}$/);
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(consoleMessages.filter((message) => message.startsWith('error')), []);
   });
