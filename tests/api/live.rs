@@ -487,3 +487,23 @@ async fn subscribers_with_one_credential_share_an_event_s_loads() {
     assert_eq!(listed["data"]["roomSession"]["participants"]["edges"][0]["cursor"], cursors[0]);
     assert!(cursors.iter().all(|c| *c == cursors[0]));
 }
+
+#[tokio::test]
+async fn a_page_of_another_site_may_not_open_a_socket_but_this_service_s_own_may() {
+    let (_upstream, app) =
+        spawn_live(|config| config.cors_allowed_origins = vec!["https://app.example".parse().unwrap()]).await;
+    let open = |origin: &str| {
+        let mut request = format!("ws://{}/graphql", app.addr).into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    match open("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, response)| response.status())),
+    }
+    for allowed in [format!("http://{}", app.addr), "https://app.example".to_owned()] {
+        let (_socket, response) = open(&allowed).await.unwrap_or_else(|e| panic!("{allowed}: {e}"));
+        assert_eq!(response.status(), 101, "{allowed}");
+    }
+}
