@@ -34,6 +34,10 @@ use super::AppState;
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
 
+/// The largest message a client may send (a `subscribe` carries one document, bounded like a
+/// request body).
+const MAX_CLIENT_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// Whether a browser page of `Origin` may open the socket: pages of this service itself (its
 /// own GraphiQL) and of `CORS_ALLOWED_ORIGINS`. Browsers let any site open a WebSocket to any
 /// host, with no CORS and no preflight, so without this check any website a user visits could
@@ -64,7 +68,15 @@ pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, w
     // A token in the upgrade request is used when `connection_init` carries none (non-browser
     // clients can send headers; browsers cannot).
     let authorization = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let ws = ws.protocols([PROTOCOL]);
+    // Small buffers: a connection mostly idles, and tungstenite's defaults (128 KiB to read,
+    // 128 KiB to batch writes) made each subscriber cost about 150 KiB. Frames are written as
+    // they come; a client's messages (init, subscribe) are small.
+    let ws = ws
+        .protocols([PROTOCOL])
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     let offered = ws.selected_protocol().is_some();
     ws.on_upgrade(move |socket| async move {
         if !offered {
