@@ -24,7 +24,6 @@ mod scope;
 mod spec;
 mod subscription;
 
-use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Schema, ID};
@@ -33,6 +32,7 @@ use crate::error::AppError;
 use crate::guard::DocumentLimits;
 use crate::telnyx::{ListEndpoint, ParticipantById, Participants, RoomById, Rooms, Sessions};
 use connection::{Connection, ConnectionArgs};
+use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
 pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
@@ -177,7 +177,12 @@ impl Query {
     }
 
     /// Rooms, as a Relay connection over `GET /rooms`.
-    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
+    #[graphql(
+        requires_scopes = "video:read",
+        complexity = "connection::complexity(first, last, child_complexity)",
+        directive = cost::apply(UPSTREAM_REQUEST),
+        directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false))
+    )]
     async fn rooms(
         &self,
         ctx: &Context<'_>,
@@ -206,7 +211,12 @@ impl Query {
     }
 
     /// Room sessions across rooms, as a Relay connection over `GET /room_sessions`.
-    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
+    #[graphql(
+        requires_scopes = "video:read",
+        complexity = "connection::complexity(first, last, child_complexity)",
+        directive = cost::apply(UPSTREAM_REQUEST),
+        directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false))
+    )]
     async fn room_sessions(
         &self,
         ctx: &Context<'_>,
@@ -228,7 +238,12 @@ impl Query {
     }
 
     /// Room participants across sessions, as a Relay connection over `GET /room_participants`.
-    #[graphql(requires_scopes = "video:read", complexity = "connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
+    #[graphql(
+        requires_scopes = "video:read",
+        complexity = "connection::complexity(first, last, child_complexity)",
+        directive = cost::apply(UPSTREAM_REQUEST),
+        directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false))
+    )]
     async fn room_participants(
         &self,
         ctx: &Context<'_>,

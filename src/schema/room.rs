@@ -111,7 +111,12 @@ impl Room {
     }
 
     /// The room's sessions, as a Relay connection over Telnyx's `GET /rooms/{id}/sessions`.
-    #[graphql(requires_scopes = "video:read", complexity = "super::connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
+    #[graphql(
+        requires_scopes = "video:read",
+        complexity = "super::connection::complexity(first, last, child_complexity)",
+        directive = cost::apply(UPSTREAM_REQUEST),
+        directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false))
+    )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,

@@ -90,7 +90,12 @@ impl RoomSession {
     }
 
     /// The session's participants, as a Relay connection over Telnyx's participant list.
-    #[graphql(requires_scopes = "video:read", complexity = "super::connection::complexity(first, last, child_complexity)", directive = cost::apply(UPSTREAM_REQUEST), directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false)))]
+    #[graphql(
+        requires_scopes = "video:read",
+        complexity = "super::connection::complexity(first, last, child_complexity)",
+        directive = cost::apply(UPSTREAM_REQUEST),
+        directive = listSize::apply(None, by_first_or_last(), edges_and_nodes(), Some(false))
+    )]
     async fn participants(
         &self,
         ctx: &Context<'_>,

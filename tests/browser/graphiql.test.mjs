@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 // The process helpers use only Node's standard library, so they need no `npm ci` over there.
-import { sleep, startService } from '../federation/support/processes.mjs';
+import { sleep, startService } from '../support/processes.mjs';
 
 const suiteDir = path.dirname(fileURLToPath(import.meta.url));
 const artifactsDir = path.join(suiteDir, 'artifacts');

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { relayStylePagination } from '@apollo/client/utilities';
 
-import { startSampleUpstream, startService } from './support/processes.mjs';
+import { startSampleUpstream, startService } from '../support/processes.mjs';
 import { SAMPLE_API_KEY, rest } from './support/sample.mjs';
 
 const ROOMS = gql`

@@ -5,7 +5,7 @@ import { composeServices } from '@apollo/composition';
 import { Kind, parse } from 'graphql';
 
 import { agendaTypeDefs } from './support/agenda-subgraph.mjs';
-import { startService } from './support/processes.mjs';
+import { startService } from '../support/processes.mjs';
 import { graphql } from './support/sample.mjs';
 
 describe('composition', { timeout: 30_000 }, () => {

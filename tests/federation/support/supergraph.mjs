@@ -5,7 +5,7 @@ import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 
 import { startAgendaSubgraph } from './agenda-subgraph.mjs';
-import { startSampleUpstream, startService } from './processes.mjs';
+import { startSampleUpstream, startService } from '../../support/processes.mjs';
 import { SAMPLE_API_KEY } from './sample.mjs';
 
 /**

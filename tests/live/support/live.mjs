@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { sleep, startSampleUpstream, startService } from './processes.mjs';
+import { sleep, startSampleUpstream, startService } from '../../support/processes.mjs';
 
 export const SAMPLE_API_KEY = 'KEYSAMPLE0demo0telnyx0rooms0graphql';
 

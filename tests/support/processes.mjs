@@ -1,5 +1,6 @@
 // Starts the service binary (as the service or as the sample upstream) on loopback, waits until it
 // is ready, and stops everything it started, even when a test fails or the runner is interrupted.
+// Shared by the Node suites (federation, browser, relay, live); it uses Node's built-ins only.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,12 +8,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const suiteDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The service binary: `SERVICE_BIN` (relative to the working directory) or the debug build. */
 export const serviceBin = process.env.SERVICE_BIN
   ? path.resolve(process.env.SERVICE_BIN)
-  : path.resolve(suiteDir, '../../target/debug/telnyx-rooms-graphql');
+  : path.resolve(repoDir, 'target/debug/telnyx-rooms-graphql');
 
 const running = new Set();
 
@@ -42,8 +43,8 @@ class Child {
     this.name = name;
     this.output = '';
     this.process = spawn(serviceBin, args, {
-      cwd: options.cwd ?? suiteDir,
-      env: { ...process.env, ...options.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info' },
+      cwd: options.cwd ?? process.cwd(),
+      env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(this.process);
@@ -135,7 +136,13 @@ export async function startService({ upstreamBaseUrl, apiKey, demo = false, extr
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await child.waitForHealth(baseUrl);
-    return { baseUrl, graphqlUrl: `${baseUrl}/graphql`, stop: () => child.stop(), child };
+    return {
+      baseUrl,
+      graphqlUrl: `${baseUrl}/graphql`,
+      wsUrl: `ws://127.0.0.1:${port}/graphql`,
+      stop: () => child.stop(),
+      child,
+    };
   } catch (error) {
     await child.stop();
     throw error;
