@@ -5,7 +5,7 @@ import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { relayStylePagination } from '@apollo/client/utilities';
 import { firstValueFrom, filter } from 'rxjs';
 
-import { allParticipants, ids } from './support/sample.mjs';
+import { allParticipants, ids } from '../support/sample.mjs';
 import { startSupergraph } from './support/supergraph.mjs';
 
 const PARTICIPANTS = gql`

@@ -9,7 +9,7 @@ import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { relayStylePagination } from '@apollo/client/utilities';
 
 import { startSampleUpstream, startService } from '../support/processes.mjs';
-import { SAMPLE_API_KEY, rest } from './support/sample.mjs';
+import { SAMPLE_API_KEY, rest } from '../support/sample.mjs';
 
 const ROOMS = gql`
   query Rooms {

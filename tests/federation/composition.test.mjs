@@ -6,7 +6,7 @@ import { Kind, parse } from 'graphql';
 
 import { agendaTypeDefs } from './support/agenda-subgraph.mjs';
 import { startService } from '../support/processes.mjs';
-import { graphql } from './support/sample.mjs';
+import { graphql } from '../support/sample.mjs';
 
 describe('composition', { timeout: 30_000 }, () => {
   let service;

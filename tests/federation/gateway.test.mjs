@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { agendas } from './support/agenda-subgraph.mjs';
-import { allParticipants, graphql, ids, rest } from './support/sample.mjs';
+import { allParticipants, graphql, ids, rest } from '../support/sample.mjs';
 import { startSupergraph } from './support/supergraph.mjs';
 
 describe('a gateway over our service and a second subgraph', { timeout: 30_000 }, () => {

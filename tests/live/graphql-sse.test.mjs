@@ -3,8 +3,14 @@ import { after, before, describe, test } from 'node:test';
 
 import { createClient } from 'graphql-sse';
 
-import { Inbox, SAMPLE_API_KEY, describe as describeItem, ids, startLiveStack, untilGauges } from './support/live.mjs';
-import { eachSubscriberHearsItsOwn, joinRedeliverLeaveEnd, unsubscribingReleasesTheServerSide } from './support/scenarios.mjs';
+import { SAMPLE_API_KEY, startLiveStack, untilGauges } from './support/live.mjs';
+import {
+  eachSubscriberHearsItsOwn,
+  joinRedeliverLeaveEnd,
+  sessionEventsHearTheSame,
+  unknownRoomIsNotFound,
+  unsubscribingReleasesTheServerSide,
+} from './support/scenarios.mjs';
 
 describe('graphql-sse client (distinct connections mode) fed by signed webhooks', { timeout: 60_000 }, () => {
   let stack;
@@ -39,24 +45,7 @@ describe('graphql-sse client (distinct connections mode) fed by signed webhooks'
   });
 
   test('a roomSessionEvents stream hears the same events as roomEvents', async () => {
-    await joinRedeliverLeaveEnd(stack, subscribe, {
-      field: 'roomSessionEvents',
-      variables: { sessionId: ids.SESSION },
-      query: /* GraphQL */ `
-        subscription SessionEvents($sessionId: ID!) {
-          roomSessionEvents(sessionId: $sessionId) {
-            __typename
-            id
-            occurredAt
-            room { id }
-            session { id }
-            ... on ParticipantJoined { participant { id context joinedAt leftAt } }
-            ... on ParticipantLeft { participant { id context leftAt } durationSecs leftReason }
-            ... on RoomSessionEnded { durationSecs endedReason }
-          }
-        }
-      `,
-    });
+    await sessionEventsHearTheSame(stack, subscribe);
   });
 
   test('two streams side by side each hear only their room or session', async () => {
@@ -64,17 +53,7 @@ describe('graphql-sse client (distinct connections mode) fed by signed webhooks'
   });
 
   test('an unknown room ends the stream with a NOT_FOUND result, then complete', async () => {
-    const inbox = new Inbox((result) => result?.data?.roomEvents);
-    const stop = subscribe(`subscription { roomEvents(roomId: "${ids.UNKNOWN_ROOM}") { id } }`, {}, inbox.sink);
-    try {
-      const item = await inbox.next();
-      assert.equal(item.type, 'next', describeItem(item));
-      assert.equal(item.value.data, null, describeItem(item));
-      assert.equal(item.value.errors[0].extensions.code, 'NOT_FOUND', describeItem(item));
-      assert.deepEqual(await inbox.next(), { type: 'complete' });
-    } finally {
-      stop();
-    }
+    await unknownRoomIsNotFound(subscribe);
   });
 
   test("the client's unsubscribe (aborting the request) ends the stream on the server", async () => {

@@ -5,10 +5,8 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 import {
-  Inbox,
   SAMPLE_API_KEY,
   deliverOk,
-  describe as describeItem,
   eventId,
   events,
   ids,
@@ -21,6 +19,8 @@ import {
   eachSubscriberHearsItsOwn,
   joinRedeliverLeaveEnd,
   open,
+  sessionEventsHearTheSame,
+  unknownRoomIsNotFound,
   unsubscribingReleasesTheServerSide,
 } from './support/scenarios.mjs';
 
@@ -56,24 +56,7 @@ describe('graphql-ws client (graphql-transport-ws) fed by signed webhooks', { ti
   });
 
   test('a roomSessionEvents subscription hears the same events as roomEvents', async () => {
-    await joinRedeliverLeaveEnd(stack, subscribe, {
-      field: 'roomSessionEvents',
-      variables: { sessionId: ids.SESSION },
-      query: /* GraphQL */ `
-        subscription SessionEvents($sessionId: ID!) {
-          roomSessionEvents(sessionId: $sessionId) {
-            __typename
-            id
-            occurredAt
-            room { id }
-            session { id }
-            ... on ParticipantJoined { participant { id context joinedAt leftAt } }
-            ... on ParticipantLeft { participant { id context leftAt } durationSecs leftReason }
-            ... on RoomSessionEnded { durationSecs endedReason }
-          }
-        }
-      `,
-    });
+    await sessionEventsHearTheSame(stack, subscribe);
   });
 
   test('operations multiplexed on one socket each hear only their room or session', async () => {
@@ -81,20 +64,7 @@ describe('graphql-ws client (graphql-transport-ws) fed by signed webhooks', { ti
   });
 
   test('an unknown room fails the operation with NOT_FOUND, and it ends', async () => {
-    const inbox = new Inbox((result) => result?.data?.roomEvents);
-    const stop = subscribe(`subscription { roomEvents(roomId: "${ids.UNKNOWN_ROOM}") { id } }`, {}, inbox.sink);
-    try {
-      // Either form the protocol allows: an `error` message (the client's error sink gets the
-      // GraphQL errors), or a `next` with the errors followed by `complete`.
-      const item = await inbox.next();
-      const errors = item.type === 'error' ? item.error : item.value?.errors;
-      assert.ok(Array.isArray(errors), describeItem(item));
-      assert.equal(errors[0].extensions?.code, 'NOT_FOUND', describeItem(item));
-      assert.match(errors[0].message, new RegExp(ids.UNKNOWN_ROOM));
-      if (item.type === 'next') assert.deepEqual(await inbox.next(), { type: 'complete' });
-    } finally {
-      stop();
-    }
+    await unknownRoomIsNotFound(subscribe);
   });
 
   test("the client's unsubscribe ends the subscription on the server; dispose closes the connection", async () => {

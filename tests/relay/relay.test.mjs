@@ -18,7 +18,7 @@ import { after, afterEach, before, beforeEach, describe, test } from 'node:test'
 import environmentModule from './app/environment.js';
 import { startSampleUpstream, startService } from '../support/processes.mjs';
 import { startRecordingProxy } from './support/recording-proxy.mjs';
-import { SAMPLE_API_KEY, allParticipants, graphql, ids } from './support/sample.mjs';
+import { SAMPLE_API_KEY, allParticipants, graphql, ids } from '../support/sample.mjs';
 import { Screen } from './support/screen.mjs';
 
 const { createEnvironment } = environmentModule;

@@ -7,7 +7,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 
-import { ids } from './sample.mjs';
+import { ids } from '../../support/sample.mjs';
 
 export const agendaTypeDefs = `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", import: ["@key"])

@@ -6,7 +6,7 @@ import { startStandaloneServer } from '@apollo/server/standalone';
 
 import { startAgendaSubgraph } from './agenda-subgraph.mjs';
 import { startSampleUpstream, startService } from '../../support/processes.mjs';
-import { SAMPLE_API_KEY } from './sample.mjs';
+import { SAMPLE_API_KEY } from '../../support/sample.mjs';
 
 /**
  * Starts everything and returns the URLs plus `stop()`, which stops all of it in reverse order;

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
 import { sleep, startSampleUpstream, startService } from '../../support/processes.mjs';
+import { SAMPLE_API_KEY, graphql, rest } from '../../support/sample.mjs';
 
-export const SAMPLE_API_KEY = 'KEYSAMPLE0demo0telnyx0rooms0graphql';
 
 export const ids = {
   /** The sample's all-hands room; its session below is active. */
@@ -245,30 +245,6 @@ function inspectError(error) {
   return String(error);
 }
 
-/** POSTs a GraphQL request and returns the parsed body. */
-export async function graphql(url, query, variables = {}, headers = {}) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
-    body: JSON.stringify({ query, variables }),
-  });
-  const text = await response.text();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new Error(`POST ${url}: ${response.status} ${text}`);
-  }
-}
-
-/** `GET <baseUrl><path>` on the sample upstream with the sample key; throws on a non-2xx. */
-export async function rest(baseUrl, path) {
-  const response = await fetch(`${baseUrl}${path}`, {
-    headers: { Authorization: `Bearer ${SAMPLE_API_KEY}`, Accept: 'application/json' },
-  });
-  if (!response.ok) throw new Error(`GET ${path}: ${response.status} ${await response.text()}`);
-  return response.json();
-}
-
 /** The sample session's participants in the upstream's order (when they joined). */
 export async function sessionParticipants(baseUrl, sessionId = ids.SESSION) {
   const body = await rest(baseUrl, `/room_sessions/${sessionId}/participants?page[size]=250&page[number]=1`);
@@ -297,4 +273,4 @@ export async function untilGauges(baseUrl, predicate, timeoutMs = 5_000) {
   }
 }
 
-export { sleep };
+export { SAMPLE_API_KEY, graphql, rest, sleep };

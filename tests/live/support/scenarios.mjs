@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   Inbox,
   deliverOk,
+  describe as describeItem,
   eventId,
   events,
   ids,
@@ -166,4 +167,45 @@ export async function unsubscribingReleasesTheServerSide(stack, subscribe) {
   await untilGauges(stack.baseUrl, ({ subscriptions }) => subscriptions === 1);
   stop();
   await untilGauges(stack.baseUrl, ({ subscriptions }) => subscriptions === 0);
+}
+
+/** The detailed selection of `ROOM_EVENTS`, for one session: it hears the same events. */
+export const SESSION_EVENTS_DETAILED = /* GraphQL */ `
+  subscription SessionEvents($sessionId: ID!) {
+    roomSessionEvents(sessionId: $sessionId) {
+      __typename
+      id
+      occurredAt
+      room { id }
+      session { id }
+      ... on ParticipantJoined { participant { id context joinedAt leftAt } }
+      ... on ParticipantLeft { participant { id context leftAt } durationSecs leftReason }
+      ... on RoomSessionEnded { durationSecs endedReason }
+    }
+  }
+`;
+
+/** A `roomSessionEvents` operation hears what `roomEvents` does, for its session. */
+export async function sessionEventsHearTheSame(stack, subscribe) {
+  await joinRedeliverLeaveEnd(stack, subscribe, {
+    field: 'roomSessionEvents',
+    variables: { sessionId: ids.SESSION },
+    query: SESSION_EVENTS_DETAILED,
+  });
+}
+
+/** An unknown room fails while the operation runs: one result with NOT_FOUND naming it, then the end. */
+export async function unknownRoomIsNotFound(subscribe) {
+  const inbox = new Inbox((result) => result?.data?.roomEvents);
+  const stop = subscribe(`subscription { roomEvents(roomId: "${ids.UNKNOWN_ROOM}") { id } }`, {}, inbox.sink);
+  try {
+    const item = await inbox.next();
+    assert.equal(item.type, 'next', describeItem(item));
+    assert.equal(item.value.data, null, describeItem(item));
+    assert.equal(item.value.errors[0].extensions.code, 'NOT_FOUND', describeItem(item));
+    assert.match(item.value.errors[0].message, new RegExp(ids.UNKNOWN_ROOM));
+    assert.deepEqual(await inbox.next(), { type: 'complete' });
+  } finally {
+    stop();
+  }
 }

@@ -1,5 +1,6 @@
-// What the sample upstream (`--sample-upstream`, see src/sample_upstream.rs) holds, read straight
-// from its REST API so that expectations never come from the service under test.
+// What the sample upstream (`--sample-upstream`, see src/sample_upstream/) holds, read straight
+// from its REST API so that expectations never come from the service under test; shared by the
+// Node suites (Node's built-ins only).
 
 export const SAMPLE_API_KEY = 'KEYSAMPLE0demo0telnyx0rooms0graphql';
 
@@ -30,11 +31,11 @@ export async function allParticipants(baseUrl, sessionId) {
   }
 }
 
-/** POSTs a GraphQL request and returns the parsed response body (data and errors alike). */
-export async function graphql(url, query, variables = {}) {
+/** POSTs a GraphQL request (with any extra `headers`) and returns the parsed response body (data and errors alike). */
+export async function graphql(url, query, variables = {}, headers = {}) {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
   const text = await response.text();
