@@ -131,7 +131,7 @@ impl Mutation {
         }
         .await;
         record("createRoomClientToken", &result);
-        Ok(CreateRoomClientTokenPayload { client_mutation_id: input.client_mutation_id, token: result? })
+        CreateRoomClientTokenPayload::new(input.client_mutation_id, result?)
     }
 
     /// A new client token for a room from a refresh token.
@@ -148,7 +148,7 @@ impl Mutation {
         }
         .await;
         record("refreshRoomClientToken", &result);
-        Ok(RefreshRoomClientTokenPayload { client_mutation_id: input.client_mutation_id, token: result? })
+        RefreshRoomClientTokenPayload::new(input.client_mutation_id, result?)
     }
 
     /// Ends a session (`POST /room_sessions/{id}/actions/end`), which kicks everyone still in.

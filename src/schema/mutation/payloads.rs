@@ -1,7 +1,8 @@
 //! Mutation payloads: the objects a mutation changed, so clients update their caches from
-//! the response, and the `clientMutationId` they sent.
+//! the response, and the `clientMutationId` they sent. Plain fields in declaration order;
+//! only `createRoom`'s edge needs a resolver of its own.
 
-use async_graphql::{Context, Object, ID};
+use async_graphql::{Context, Object, SimpleObject, ID};
 
 use crate::error::AppError;
 use crate::schema::connection::{self, Edge};
@@ -38,140 +39,89 @@ impl CreateRoomPayload {
 }
 
 /// What `updateRoom` changed.
+#[derive(SimpleObject)]
 pub struct UpdateRoomPayload {
+    /// As sent in the input.
     pub client_mutation_id: Option<String>,
+    /// The room with its new settings, as Telnyx answered.
     pub room: Room,
 }
 
-#[Object]
-impl UpdateRoomPayload {
-    /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
-    /// The room with its new settings, as Telnyx answered.
-    async fn room(&self) -> &Room {
-        &self.room
-    }
-}
-
 /// What `deleteRoom` deleted.
+#[derive(SimpleObject)]
 pub struct DeleteRoomPayload {
+    /// As sent in the input.
     pub client_mutation_id: Option<String>,
+    /// The deleted room's id, for Relay's `@deleteRecord` or Apollo's `cache.evict`.
     pub deleted_room_id: ID,
 }
 
-#[Object]
-impl DeleteRoomPayload {
-    /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
-    /// The deleted room's id, for Relay's `@deleteRecord` or Apollo's `cache.evict`.
-    async fn deleted_room_id(&self) -> &ID {
-        &self.deleted_room_id
-    }
-}
-
-/// A new client token and its refresh token.
+/// A new client token and its refresh token. Both are secrets.
+#[derive(SimpleObject)]
 pub struct CreateRoomClientTokenPayload {
-    pub client_mutation_id: Option<String>,
-    pub token: wire::ClientToken,
-}
-
-#[Object]
-impl CreateRoomClientTokenPayload {
     /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
-    /// The client token to join the room with (a secret).
-    async fn token(&self) -> Result<&str, AppError> {
-        required(self.token.token.as_deref())
-    }
-
+    pub client_mutation_id: Option<String>,
+    /// The client token to join the room with.
+    pub token: String,
     /// When the client token expires.
-    async fn token_expires_at(&self) -> Option<DateTime> {
-        self.token.token_expires_at.map(DateTime)
-    }
-
-    /// The token that renews the client token (a secret).
-    async fn refresh_token(&self) -> Result<&str, AppError> {
-        required(self.token.refresh_token.as_deref())
-    }
-
+    pub token_expires_at: Option<DateTime>,
+    /// The token that renews the client token.
+    pub refresh_token: String,
     /// When the refresh token expires.
-    async fn refresh_token_expires_at(&self) -> Option<DateTime> {
-        self.token.refresh_token_expires_at.map(DateTime)
+    pub refresh_token_expires_at: Option<DateTime>,
+}
+
+impl CreateRoomClientTokenPayload {
+    /// From what Telnyx answered, which must hold both tokens.
+    pub fn new(client_mutation_id: Option<String>, answer: wire::ClientToken) -> Result<Self, AppError> {
+        Ok(Self {
+            client_mutation_id,
+            token: required(answer.token)?,
+            token_expires_at: answer.token_expires_at.map(DateTime),
+            refresh_token: required(answer.refresh_token)?,
+            refresh_token_expires_at: answer.refresh_token_expires_at.map(DateTime),
+        })
     }
 }
 
-/// A renewed client token.
+/// A renewed client token (a secret).
+#[derive(SimpleObject)]
 pub struct RefreshRoomClientTokenPayload {
+    /// As sent in the input.
     pub client_mutation_id: Option<String>,
-    pub token: wire::ClientToken,
+    /// The new client token.
+    pub token: String,
+    /// When it expires.
+    pub token_expires_at: Option<DateTime>,
 }
 
-#[Object]
 impl RefreshRoomClientTokenPayload {
-    /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
-    /// The new client token (a secret).
-    async fn token(&self) -> Result<&str, AppError> {
-        required(self.token.token.as_deref())
-    }
-
-    /// When it expires.
-    async fn token_expires_at(&self) -> Option<DateTime> {
-        self.token.token_expires_at.map(DateTime)
+    /// From what Telnyx answered, which must hold the token.
+    pub fn new(client_mutation_id: Option<String>, answer: wire::ClientToken) -> Result<Self, AppError> {
+        let token_expires_at = answer.token_expires_at.map(DateTime);
+        Ok(Self { client_mutation_id, token: required(answer.token)?, token_expires_at })
     }
 }
 
 /// A token Telnyx must have sent.
-fn required(value: Option<&str>) -> Result<&str, AppError> {
-    value.ok_or(AppError::Upstream(crate::telnyx::UpstreamError::InvalidBody))
+fn required(value: Option<String>) -> Result<String, AppError> {
+    value.ok_or(AppError::Write(crate::telnyx::UpstreamError::InvalidBody))
 }
 
 /// What `endRoomSession` ended.
+#[derive(SimpleObject)]
 pub struct EndRoomSessionPayload {
-    pub client_mutation_id: Option<String>,
-    pub room_session: RoomSession,
-}
-
-#[Object]
-impl EndRoomSessionPayload {
     /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
+    pub client_mutation_id: Option<String>,
     /// The session as it is now (read after the action).
-    async fn room_session(&self) -> &RoomSession {
-        &self.room_session
-    }
+    pub room_session: RoomSession,
 }
 
 /// The session whose participants were kicked, muted or unmuted.
+#[derive(SimpleObject)]
 pub struct ParticipantsActionPayload {
-    pub client_mutation_id: Option<String>,
-    pub room_session: RoomSession,
-}
-
-#[Object]
-impl ParticipantsActionPayload {
     /// As sent in the input.
-    async fn client_mutation_id(&self) -> Option<&str> {
-        self.client_mutation_id.as_deref()
-    }
-
+    pub client_mutation_id: Option<String>,
     /// The session as it is now (read after the action).
-    async fn room_session(&self) -> &RoomSession {
-        &self.room_session
-    }
+    pub room_session: RoomSession,
 }
