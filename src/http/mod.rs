@@ -45,7 +45,7 @@ use secrecy::SecretString;
 
 use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
-use crate::auth::{Authenticator, READ_SCOPE, WRITE_SCOPE};
+use crate::auth::{Authenticator, Caller, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
 use crate::live::{Hub, Webhooks};
 use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
@@ -321,18 +321,12 @@ async fn execute(
     };
     // Scopes are checked where Telnyx would be called, so fields needing no upstream data
     // (`roomSession(id) { id }`) stay open to any authenticated caller.
-    let access = |scope: &'static str| match &caller {
-        Some(caller) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
-        // A JWT caller's token never goes upstream: Telnyx gets the server's key.
-        Some(_) => state.api_key.as_ref().and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
-        None => credential(headers, state.api_key.as_ref()).ok_or(AppError::Unauthenticated),
-    };
+    let authorization = headers.get(header::AUTHORIZATION);
+    let access = |scope| upstream_access(caller.as_ref(), authorization, state.api_key.as_ref(), scope);
     let upstream = Arc::new(Upstream::new(state.client.clone(), access(READ_SCOPE), access(WRITE_SCOPE), limits));
     let policy =
         RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers), streams: false };
-    let scope = RoomScope(
-        caller.as_ref().and_then(|c| c.rooms.as_ref()).map(|rooms| Arc::new(rooms.iter().copied().collect())),
-    );
+    let scope = RoomScope::new(caller.as_ref().and_then(|c| c.rooms.as_deref()));
     let response = state.executor.execute_batch(batch.data(upstream).data(scope), policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
@@ -415,10 +409,20 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 /// The client's own `Authorization` header, else the configured key.
-fn credential(headers: &HeaderMap, api_key: Option<&SecretString>) -> Option<Credential> {
-    match headers.get(header::AUTHORIZATION) {
-        Some(value) => Some(Credential::from_header(value)),
-        None => api_key.and_then(Credential::from_api_key),
+/// The credential a caller reaches Telnyx with for what needs `scope`, or why it may not: a
+/// JWT caller needs the scope and then Telnyx gets the server's key (its token never goes
+/// upstream); otherwise the caller's own `Authorization` is forwarded, or the server's key
+/// used when it sent none.
+fn upstream_access(
+    caller: Option<&Caller>,
+    authorization: Option<&HeaderValue>,
+    api_key: Option<&SecretString>,
+    scope: &'static str,
+) -> Result<Credential, AppError> {
+    match (caller, authorization) {
+        (Some(caller), _) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
+        (None, Some(value)) => Ok(Credential::from_header(value)),
+        _ => api_key.and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
     }
 }
 

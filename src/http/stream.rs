@@ -12,7 +12,7 @@ use crate::schema::{EventUpstreams, RequestPolicy, RoomScope};
 use crate::telnyx::Credential;
 
 use super::admission::caller_key;
-use super::AppState;
+use super::{upstream_access, AppState};
 
 /// Bounds on streaming connections.
 #[derive(Debug, Clone, Copy)]
@@ -70,17 +70,10 @@ impl Subscriber {
         peer: Option<SocketAddr>,
     ) -> Result<Self, Refusal> {
         let caller = state.auth.caller(authorization).await.map_err(Refusal::Auth)?;
-        let credential = || match (&caller, authorization) {
-            (Some(_), _) => state.api_key.as_ref().and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
-            (None, Some(value)) => http::HeaderValue::from_str(value)
-                .map(|value| Credential::from_header(&value))
-                .map_err(|_| AppError::Unauthenticated),
-            (None, None) => state.api_key.as_ref().and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
-        };
-        let access = |scope: &'static str| match &caller {
-            Some(caller) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
-            _ => credential(),
-        };
+        // A token from `connection_init` must be one a header could carry.
+        let header = authorization.map(http::HeaderValue::from_str).transpose();
+        let header = header.map_err(|_| Refusal::Access(AppError::Unauthenticated))?;
+        let access = |scope| upstream_access(caller.as_ref(), header.as_ref(), state.api_key.as_ref(), scope);
         let (read, write) = (access(READ_SCOPE), access(WRITE_SCOPE));
         let readable = read.clone().map_err(Refusal::Access)?;
         let credential_key = sha256_hex(readable.header_value().as_bytes());
@@ -109,8 +102,7 @@ impl Subscriber {
         ));
         data.insert(upstreams.clone());
         data.insert(self.state.hub.clone());
-        let rooms = self.caller.as_ref().and_then(|c| c.rooms.as_ref());
-        data.insert(RoomScope(rooms.map(|rooms| Arc::new(rooms.iter().copied().collect()))));
+        data.insert(RoomScope::new(self.caller.as_ref().and_then(|c| c.rooms.as_deref())));
         (data, upstreams)
     }
 

@@ -19,14 +19,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Telnyx's name for it (also the metrics label).
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::SessionStarted => "video.room.session.started",
+            Self::SessionEnded => "video.room.session.ended",
+            Self::ParticipantJoined => "video.room.participant.joined",
+            Self::ParticipantLeft => "video.room.participant.left",
+        }
+    }
+
     fn of(event_type: &str) -> Option<Self> {
-        Some(match event_type {
-            "video.room.session.started" => Self::SessionStarted,
-            "video.room.session.ended" => Self::SessionEnded,
-            "video.room.participant.joined" => Self::ParticipantJoined,
-            "video.room.participant.left" => Self::ParticipantLeft,
-            _ => return None,
-        })
+        [Self::SessionStarted, Self::SessionEnded, Self::ParticipantJoined, Self::ParticipantLeft]
+            .into_iter()
+            .find(|kind| kind.event_type() == event_type)
     }
 }
 

@@ -152,7 +152,7 @@ impl Hub {
     }
 
     fn deliver(&self, event: Event) {
-        metrics::counter!("live_events_total", "kind" => format!("{:?}", event.kind)).increment(1);
+        metrics::counter!("live_events_total", "type" => event.kind.event_type()).increment(1);
         // No receivers is not an error: nobody is subscribed right now.
         let _ = self.local.send(Arc::new(Delivered { event, received: Instant::now(), shared: Mutex::default() }));
     }

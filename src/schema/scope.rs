@@ -21,6 +21,11 @@ pub struct RoomScope(pub Option<Arc<BTreeSet<Uuid>>>);
 static UNSCOPED: RoomScope = RoomScope(None);
 
 impl RoomScope {
+    /// The scope of a caller limited to `rooms`, if it is.
+    pub fn new(rooms: Option<&[Uuid]>) -> Self {
+        Self(rooms.map(|rooms| Arc::new(rooms.iter().copied().collect())))
+    }
+
     /// The request's scope (none unless the HTTP layer put one there).
     pub fn of<'a>(ctx: &Context<'a>) -> &'a RoomScope {
         ctx.data_opt::<RoomScope>().unwrap_or(&UNSCOPED)
