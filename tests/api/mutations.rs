@@ -180,6 +180,15 @@ async fn each_mutation_sends_exactly_the_request_telnyx_documents() {
             ("POST", format!("/room_sessions/{SESSION}/actions/unmute")),
             json!({ "participants": "all" }),
         ),
+        // `exclude: null` is what generated clients send for an unset optional list.
+        (
+            &format!(
+                "mutation {{ unmuteParticipants(input: {{ sessionId: \"{SESSION}\", all: true, exclude: null }}) \
+                 {{ clientMutationId }} }}"
+            ),
+            ("POST", format!("/room_sessions/{SESSION}/actions/unmute")),
+            json!({ "participants": "all" }),
+        ),
     ];
     for (query, (verb, route), body) in cases {
         server.reset().await;

@@ -256,9 +256,8 @@ pub struct ParticipantsActionInput {
     pub participant_ids: Option<Vec<ID>>,
     /// Everyone in the session.
     pub all: Option<bool>,
-    /// Participants to leave alone (UUIDs).
-    #[graphql(default)]
-    pub exclude: Vec<ID>,
+    /// Participants to leave alone (UUIDs); absent or `null` leaves out nobody.
+    pub exclude: Option<Vec<ID>>,
     /// Echoed in the payload (Relay's convention).
     pub client_mutation_id: Option<String>,
 }
@@ -267,7 +266,7 @@ impl ParticipantsActionInput {
     /// The session and who to act on.
     pub fn parse(&self) -> Result<(Uuid, Targets), AppError> {
         let session = parse_uuid("input.sessionId", &self.session_id)?;
-        let exclude = ids("input.exclude", &self.exclude)?;
+        let exclude = ids("input.exclude", self.exclude.as_deref().unwrap_or_default())?;
         let targets = match (&self.participant_ids, self.all.unwrap_or(false)) {
             (Some(list), false) if !list.is_empty() => {
                 Targets::Some { ids: ids("input.participantIds", list)?, exclude }
