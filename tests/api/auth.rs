@@ -1,4 +1,4 @@
-//! `AUTH_MODE=jwt`: end-user tokens minted here with keys generated here (by `openssl`), a
+//! `AUTH_MODE=jwt`: end-user tokens minted here with keys generated here (in Rust), a
 //! JWKS served from this test on loopback, and every way a token can be refused.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,23 +18,29 @@ const AUDIENCE: &str = "telnyx-rooms";
 /// The keys generated so far in this run, by algorithm.
 type Pems = Mutex<Vec<(Algorithm, &'static [u8])>>;
 
-/// A private key in PEM, generated once per run by `openssl genpkey`.
+/// A private key in PKCS#8 PEM, generated once per run, in Rust (no `openssl` needed).
 fn pem(algorithm: Algorithm) -> &'static [u8] {
+    use p256::elliptic_curve::Generate;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
     static KEYS: OnceLock<Pems> = OnceLock::new();
     let keys = KEYS.get_or_init(Default::default);
     let mut keys = keys.lock().unwrap();
     if let Some((_, pem)) = keys.iter().find(|(a, _)| *a == algorithm) {
         return pem;
     }
-    let args: &[&str] = match algorithm {
-        Algorithm::RS256 => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        Algorithm::ES256 => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        Algorithm::EdDSA => &["-algorithm", "ed25519"],
+    let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
+    let pem = match algorithm {
+        Algorithm::RS256 => rsa::PrivateKey::new(&mut rng, 2048).unwrap().to_pkcs8_pem(LineEnding::LF),
+        Algorithm::ES256 => p256::SecretKey::generate_from_rng(&mut rng).to_pkcs8_pem(LineEnding::LF),
+        // PKCS#8 v1 (no public key inside), as `openssl genpkey` writes it: the form
+        // jsonwebtoken reads a JWK's public half from.
+        Algorithm::EdDSA => {
+            let secret_key = ed25519_dalek::SigningKey::generate(&mut rng).to_bytes();
+            ed25519_dalek::pkcs8::KeypairBytes { secret_key, public_key: None }.to_pkcs8_pem(LineEnding::LF)
+        }
         other => panic!("no key for {other:?}"),
     };
-    let output = std::process::Command::new("openssl").arg("genpkey").args(args).output().expect("openssl runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let pem: &'static [u8] = Box::leak(output.stdout.into_boxed_slice());
+    let pem: &'static [u8] = Box::leak(pem.unwrap().as_bytes().to_vec().into_boxed_slice());
     keys.push((algorithm, pem));
     pem
 }
