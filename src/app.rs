@@ -52,15 +52,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
     }
     let caller_limit =
         config.caller_rate_limit.map(|rate| Arc::new(Limiter::new("caller", rate, shared_limits.clone())));
-    let executor = schema::build(SchemaOptions {
-        max_first_last: config.max_first_last,
-        max_depth: config.max_depth,
-        max_complexity: config.max_complexity,
-        introspection: config.introspection,
-        apq_cache_size: config.apq_cache_size,
-        document_limits: config.document_limits(),
-        scopes_in_sdl: config.auth_mode == AuthMode::Jwt,
-    });
+    let executor = schema::build(schema_options(config));
     let ready = Arc::new(AtomicBool::new(true));
     let auth = match config.auth_mode {
         AuthMode::Passthrough => Authenticator::Passthrough,
@@ -169,6 +161,30 @@ impl App {
 }
 
 /// CORS for browser frontends on the configured origins only; none configured, none allowed.
+/// The schema as configured.
+fn schema_options(config: &Config) -> SchemaOptions {
+    SchemaOptions {
+        max_first_last: config.max_first_last,
+        max_depth: config.max_depth,
+        max_complexity: config.max_complexity,
+        introspection: config.introspection,
+        apq_cache_size: config.apq_cache_size,
+        document_limits: config.document_limits(),
+        scopes_in_sdl: config.auth_mode == AuthMode::Jwt,
+    }
+}
+
+/// What `--print-schema` prints: the SDL clients compile against (`schema.graphql`); with
+/// `AUTH_MODE=jwt`, the federation SDL a gateway composes from, whose `@requiresScopes` (a
+/// federation directive) exist only in that mode.
+pub fn printed_schema(config: &Config) -> String {
+    let executor = schema::build(schema_options(config));
+    match config.auth_mode {
+        AuthMode::Passthrough => executor.sdl(),
+        AuthMode::Jwt => executor.federation_sdl(),
+    }
+}
+
 fn cors(config: &Config) -> Option<CorsLayer> {
     if config.cors_allowed_origins.is_empty() {
         return None;

@@ -269,7 +269,8 @@ pub struct Config {
     #[arg(long)]
     pub healthcheck: bool,
 
-    /// Print the GraphQL schema (SDL) and exit.
+    /// Print the GraphQL schema (SDL) and exit: what `schema.graphql` holds; with AUTH_MODE=jwt,
+    /// the federation SDL that mode serves to gateways (with `@requiresScopes`).
     #[arg(long)]
     pub print_schema: bool,
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 use clap::Parser;
 use telnyx_rooms_graphql::config::Config;
 use telnyx_rooms_graphql::sample_upstream::{self, SampleUpstream};
-use telnyx_rooms_graphql::{app, schema, telemetry};
+use telnyx_rooms_graphql::{app, telemetry};
 use tokio::net::TcpListener;
 
 /// mimalloc: glibc's allocator was a fifth of the CPU profile of a query (GraphQL execution
@@ -16,7 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::parse();
     if config.print_schema {
-        print!("{}", schema::build(schema::SchemaOptions::default()).sdl());
+        print!("{}", app::printed_schema(&config));
         return Ok(());
     }
     if config.healthcheck {

@@ -72,6 +72,15 @@ impl Executor {
         self.schema.sdl()
     }
 
+    /// The federation SDL exactly as `{ _service { sdl } }` serves it here: what a gateway
+    /// composes from, so it carries `@requiresScopes` only where this service checks scopes.
+    pub fn federation_sdl(&self) -> String {
+        let options = async_graphql::SDLExportOptions::new().federation().compose_directive();
+        let mut sdl = self.schema.sdl_with_options(options);
+        spec::serve_federation_sdl(&mut sdl, self.scopes_in_sdl);
+        sdl
+    }
+
     /// Runs every request of a batch concurrently, answering in order.
     pub async fn execute_batch(&self, batch: BatchRequest, policy: RequestPolicy) -> BatchResponse {
         match batch {
@@ -148,10 +157,8 @@ impl Executor {
         let variables = selected.entities.then(|| request.variables.clone());
         let mut response = self.schema.execute(request).await;
         if selected.federation_sdl {
-            spec::link_federation_v2_9(&mut response.data);
-            if !self.scopes_in_sdl {
-                spec::strip_requires_scopes(&mut response.data);
-            }
+            let scopes = self.scopes_in_sdl;
+            spec::rewrite_strings(&mut response.data, &|sdl| spec::serve_federation_sdl(sdl, scopes));
         }
         self.shape.repair(&mut response, &document, operation_name.as_deref(), variables.as_ref());
         if let Some(value) = spec::operation_name(&document, operation_name.as_deref()).and_then(|n| n.parse().ok()) {

@@ -124,45 +124,55 @@ pub fn expose_typename_directives(document: &mut ExecutableDocument) {
     }
 }
 
-/// Removes `@requiresScopes` from the federation SDL in `data` (the response of an operation
-/// that selected `_service`). Scopes are declared only where the service checks them
-/// (`AUTH_MODE=jwt`): in `passthrough` mode Telnyx decides, and a gateway must not ask callers
-/// for scopes their Telnyx keys do not carry (Apollo Gateway cannot load a supergraph that
-/// declares them at all). The SDL is the only string such a response holds, so every string is
-/// rewritten, whatever the aliases.
-pub fn strip_requires_scopes(data: &mut Value) {
+/// Brings the federation SDL async-graphql writes to what this service serves: linked to
+/// Federation v2.9, and with `@requiresScopes` only when `scopes` (see
+/// [`strip_requires_scopes`]).
+pub fn serve_federation_sdl(sdl: &mut String, scopes: bool) {
+    link_federation_v2_9(sdl);
+    if !scopes {
+        strip_requires_scopes(sdl);
+    }
+}
+
+/// Applies `rewrite` to every string in `data`: the response of an operation that selected
+/// `_service`, whose only strings are SDLs, whatever the aliases.
+pub fn rewrite_strings(data: &mut Value, rewrite: &impl Fn(&mut String)) {
     match data {
-        Value::String(sdl) if sdl.contains("@requiresScopes") => {
-            let mut kept = String::with_capacity(sdl.len());
-            let mut rest = sdl.as_str();
-            while let Some(at) = rest.find(" @requiresScopes(") {
-                kept.push_str(&rest[..at]);
-                rest = rest[at..].find(')').map_or("", |end| &rest[at + end + 1..]);
-            }
-            kept.push_str(rest);
-            *sdl = kept.replace(", \"@requiresScopes\"", "");
-        }
-        Value::Object(map) => map.values_mut().for_each(strip_requires_scopes),
-        Value::List(items) => items.iter_mut().for_each(strip_requires_scopes),
+        Value::String(text) => rewrite(text),
+        Value::Object(map) => map.values_mut().for_each(|value| rewrite_strings(value, rewrite)),
+        Value::List(items) => items.iter_mut().for_each(|value| rewrite_strings(value, rewrite)),
         _ => {}
     }
 }
 
-/// Links the federation SDL in `data` (the response of an operation that selected
-/// `_service`) to Federation v2.9, which defines the demand-control directives `@cost` and
-/// `@listSize` the schema applies; async-graphql 7.2 writes a v2.5 link, which does not.
-pub fn link_federation_v2_9(data: &mut Value) {
-    match data {
-        Value::String(sdl) if sdl.contains(FEDERATION_V2_5) => {
-            *sdl = sdl.replacen(FEDERATION_V2_5, "https://specs.apollo.dev/federation/v2.9", 1).replacen(
-                "import: [\"@key\",",
-                "import: [\"@key\", \"@cost\", \"@listSize\",",
-                1,
-            );
-        }
-        Value::Object(map) => map.values_mut().for_each(link_federation_v2_9),
-        Value::List(items) => items.iter_mut().for_each(link_federation_v2_9),
-        _ => {}
+/// Removes `@requiresScopes` from a federation SDL. Scopes are declared only where the service
+/// checks them (`AUTH_MODE=jwt`): in `passthrough` mode Telnyx decides, and a gateway must not
+/// ask callers for scopes their Telnyx keys do not carry (Apollo Gateway cannot load a
+/// supergraph that declares them at all).
+fn strip_requires_scopes(sdl: &mut String) {
+    if !sdl.contains("@requiresScopes") {
+        return;
+    }
+    let mut kept = String::with_capacity(sdl.len());
+    let mut rest = sdl.as_str();
+    while let Some(at) = rest.find(" @requiresScopes(") {
+        kept.push_str(&rest[..at]);
+        rest = rest[at..].find(')').map_or("", |end| &rest[at + end + 1..]);
+    }
+    kept.push_str(rest);
+    *sdl = kept.replace(", \"@requiresScopes\"", "");
+}
+
+/// Links a federation SDL to Federation v2.9, which defines the demand-control directives
+/// `@cost` and `@listSize` the schema applies; async-graphql 7.2 writes a v2.5 link, which
+/// does not.
+fn link_federation_v2_9(sdl: &mut String) {
+    if sdl.contains(FEDERATION_V2_5) {
+        *sdl = sdl.replacen(FEDERATION_V2_5, "https://specs.apollo.dev/federation/v2.9", 1).replacen(
+            "import: [\"@key\",",
+            "import: [\"@key\", \"@cost\", \"@listSize\",",
+            1,
+        );
     }
 }
 
@@ -581,10 +591,9 @@ mod tests {
 
     #[test]
     fn stripping_requires_scopes_leaves_the_rest_of_the_sdl_as_it_was() {
-        let sdl = "extend schema @link(\n\timport: [\"@key\", \"@requiresScopes\"]\n)\ntype Query {\n\trooms(first: Int): RoomConnection! @requiresScopes(scopes: [[\"video:read\"], [\"a\", \"b\"]])\n\tid: ID!\n}";
-        let mut data = Value::from_json(serde_json::json!({ "s": { "sdl": sdl } })).unwrap();
-        strip_requires_scopes(&mut data);
+        let mut sdl = "extend schema @link(\n\timport: [\"@key\", \"@requiresScopes\"]\n)\ntype Query {\n\trooms(first: Int): RoomConnection! @requiresScopes(scopes: [[\"video:read\"], [\"a\", \"b\"]])\n\tid: ID!\n}".to_owned();
+        strip_requires_scopes(&mut sdl);
         let expected = "extend schema @link(\n\timport: [\"@key\"]\n)\ntype Query {\n\trooms(first: Int): RoomConnection!\n\tid: ID!\n}";
-        assert_eq!(data.into_json().unwrap(), serde_json::json!({ "s": { "sdl": expected } }));
+        assert_eq!(sdl, expected);
     }
 }

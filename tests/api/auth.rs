@@ -332,6 +332,31 @@ async fn in_jwt_mode_the_federation_sdl_declares_the_scope_on_every_field_that_r
 }
 
 #[tokio::test]
+async fn print_schema_in_jwt_mode_prints_the_federation_sdl_that_mode_serves_scopes_included() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (_upstream, app) = spawn_jwt(&idp).await;
+    let token = format!("Bearer {}", mint(Algorithm::ES256, "ec", &claims()));
+    let body: Value = app.post("{ _service { sdl } }", json!({}), Some(&token)).await.json().await.unwrap();
+    let served = body["data"]["_service"]["sdl"].as_str().unwrap();
+
+    let print = |env: &[(&str, &str)]| {
+        let output = std::process::Command::new(crate::process::BINARY)
+            .arg("--print-schema")
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let printed = print(&[("AUTH_MODE", "jwt")]);
+    assert!(printed.contains("@requiresScopes"), "{printed}");
+    assert!(printed == served, "`AUTH_MODE=jwt --print-schema` differs from the SDL jwt mode serves");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert!(print(&[]) == committed, "without AUTH_MODE, --print-schema prints schema.graphql");
+}
+
+#[tokio::test]
 async fn in_passthrough_mode_the_federation_sdl_declares_no_scopes_since_telnyx_decides() {
     let (_upstream, app) = crate::helpers::spawn_sample().await;
     let body = app.query("{ a: _service { sdl } b: _service { s: sdl } }", json!({})).await;
