@@ -103,7 +103,9 @@ impl Drop for Service {
 }
 
 /// A real `redis-server` on a free loopback port, started for a test and killed (by its PID)
-/// when dropped. It persists nothing.
+/// when dropped. It persists nothing. Tests that start one are
+/// `#[ignore = "needs redis-server"]`, so a plain `cargo test` needs no Redis;
+/// `cargo test -- --include-ignored` (as `.ci/run` does) runs them.
 pub struct RedisServer {
     child: Child,
     /// Its port.
