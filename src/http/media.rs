@@ -14,20 +14,14 @@ pub(super) enum Media {
 impl Media {
     pub(super) const GRAPHQL_RESPONSE: &'static str = "application/graphql-response+json";
 
-    /// Picks the response type from `Accept`; `None` if the client accepts neither.
+    /// Picks the response type from `Accept`; `None` if the client accepts neither. The spec's
+    /// own type wins whenever it is named; no `Accept`, or only wildcards (curl's `*/*`), mean
+    /// the legacy `application/json`, as the spec asks during its watershed.
     pub(super) fn negotiate(headers: &HeaderMap) -> Option<Self> {
-        let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-            return Some(Self::Json);
-        };
-        let ranges: Vec<&str> = accept
-            .split(',')
-            .filter(|range| !range.split(';').skip(1).any(|p| p.trim().replace(' ', "") == "q=0"))
-            .map(|range| range.split(';').next().unwrap_or("").trim())
-            .collect();
-        let accepts = |wanted: &str| ranges.iter().any(|r| r.eq_ignore_ascii_case(wanted));
-        if accepts(Self::GRAPHQL_RESPONSE) {
+        let Some(accept) = Accept::of(headers) else { return Some(Self::Json) };
+        if accept.explicit(Self::GRAPHQL_RESPONSE).0 > 0.0 {
             Some(Self::GraphQlResponse)
-        } else if accepts("application/json") || accepts("application/*") || accepts("*/*") {
+        } else if accept.quality("application/json").0 > 0.0 {
             Some(Self::Json)
         } else {
             None
@@ -42,11 +36,107 @@ impl Media {
     }
 }
 
+/// What a client's `Accept` says of an event stream (GraphQL over SSE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stream {
+    /// `text/event-stream` is preferred over every JSON type (by q-value, then by order), as
+    /// graphql-sse's client and a browser's `EventSource` ask: every operation streams.
+    Preferred,
+    /// Accepted, but a JSON type is preferred (urql lists both): a subscription streams, a
+    /// query or mutation is answered with one JSON body, readable and cacheable.
+    Accepted,
+    /// Not accepted.
+    No,
+}
+
+impl Stream {
+    pub(super) fn negotiate(headers: &HeaderMap) -> Self {
+        let Some(accept) = Accept::of(headers) else { return Self::No };
+        // Only a range naming it asks for a stream: `*/*` is any client's default.
+        let stream = accept.explicit("text/event-stream");
+        if stream.0 <= 0.0 {
+            return Self::No;
+        }
+        let json = [accept.explicit(Media::GRAPHQL_RESPONSE), accept.quality("application/json")];
+        if json.iter().all(|json| stream.0 > json.0 || (stream.0 == json.0 && stream.1 < json.1)) {
+            Self::Preferred
+        } else {
+            Self::Accepted
+        }
+    }
+}
+
+/// A request's `Accept` header(s), as media ranges.
+struct Accept(Vec<Range>);
+
+/// One media range: its type and subtype (lowercase), and its q-value.
+struct Range {
+    media: String,
+    q: f32,
+}
+
+impl Accept {
+    /// `None` without an `Accept` header (the client takes anything).
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        let mut values = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).peekable();
+        values.peek()?;
+        let ranges = values.flat_map(|value| value.split(',')).filter_map(Range::parse).collect();
+        Some(Self(ranges))
+    }
+
+    /// The q-value `media` gets from its most specific matching range (RFC 9110, 12.5.1), 0 if
+    /// none matches, and that range's position (for ties).
+    fn quality(&self, media: &str) -> (f32, usize) {
+        let kind = media.split('/').next().unwrap_or(media);
+        let specificity = |range: &Range| match range.media.split_once('/') {
+            _ if range.media == media => Some(2),
+            Some((k, "*")) if k == kind => Some(1),
+            Some(("*", "*")) => Some(0),
+            _ => None,
+        };
+        self.best(|range| specificity(range))
+    }
+
+    /// Like [`Accept::quality`], counting only a range that names `media` itself.
+    fn explicit(&self, media: &str) -> (f32, usize) {
+        self.best(|range| (range.media == media).then_some(0))
+    }
+
+    fn best(&self, specificity: impl Fn(&Range) -> Option<u8>) -> (f32, usize) {
+        let matches = self.0.iter().enumerate().filter_map(|(i, r)| specificity(r).map(|s| (s, i, r.q)));
+        // The most specific range decides; among equally specific ones, the first.
+        matches.min_by_key(|&(s, i, _)| (std::cmp::Reverse(s), i)).map_or((0.0, usize::MAX), |(_, i, q)| (q, i))
+    }
+}
+
+impl Range {
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(';');
+        let media = parts.next()?.trim().to_ascii_lowercase();
+        if media.is_empty() {
+            return None;
+        }
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, value)| value.trim().parse::<f32>().map_or(0.0, |q| q.clamp(0.0, 1.0)));
+        Some(Self { media, q })
+    }
+}
+
 /// An error answered before any GraphQL execution.
 pub(super) fn request_error(status: StatusCode, code: &str, message: &str, media: Media) -> Response {
     metrics::counter!("graphql_operations_total", "operation" => "", "code" => code.to_owned()).increment(1);
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
+}
+
+/// A mutation sent with GET: never run (GraphQL over HTTP).
+pub(super) fn method_not_allowed(media: Media) -> Response {
+    let message = "mutations are only accepted over POST";
+    let mut response = request_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", message, media);
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 pub(super) fn not_acceptable() -> Response {
@@ -79,5 +169,37 @@ mod tests {
             Some(Media::Json)
         );
         assert_eq!(Media::negotiate(&accept("text/plain")), None);
+        assert_eq!(Media::negotiate(&accept("application/*;q=0.2")), Some(Media::Json));
+        assert_eq!(Media::negotiate(&accept("application/json;q=0.000")), None);
+        assert_eq!(Media::negotiate(&accept("*/*, application/json;q=0")), None);
+    }
+
+    #[test]
+    fn a_stream_is_preferred_only_over_every_json_type_by_q_value_then_order() {
+        use Stream::{Accepted, No, Preferred};
+        let cases = [
+            // urql's default, and its `fetchSubscriptions` (the same header).
+            (
+                "application/graphql-response+json, application/graphql+json, application/json, \
+                 text/event-stream, multipart/mixed",
+                Accepted,
+            ),
+            // Apollo Client's HttpLink: no stream at all.
+            ("application/graphql-response+json,application/json;q=0.9", No),
+            // graphql-sse's client and a browser's EventSource.
+            ("text/event-stream", Preferred),
+            ("text/event-stream, application/json", Preferred),
+            ("application/json;q=0.5, text/event-stream", Preferred),
+            ("text/event-stream;q=0.5, application/json", Accepted),
+            ("text/event-stream;q=0.5, */*;q=0.1", Preferred),
+            ("*/*", No),
+            ("text/*", No),
+            ("text/event-stream;q=0", No),
+            ("Text/Event-Stream", Preferred),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(Stream::negotiate(&accept(value)), expected, "{value}");
+        }
+        assert_eq!(Stream::negotiate(&HeaderMap::new()), No);
     }
 }

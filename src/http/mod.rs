@@ -2,8 +2,10 @@
 //!
 //! The GraphQL endpoint negotiates `application/graphql-response+json` (the spec's media type,
 //! with 4xx for requests that cannot execute) and legacy `application/json` (always 200 once
-//! the request is well-formed). Each request gets its own upstream access ([`Upstream`]): the
-//! caller's credential, a deadline and an upstream-request budget.
+//! the request is well-formed), or an event stream (GraphQL over SSE) when the client prefers
+//! one, and for a subscription when it accepts one ([`media::Stream`]). A mutation over GET
+//! is `405` before anything else is looked at. Each request gets its own upstream access
+//! ([`Upstream`]): the caller's credential, a deadline and an upstream-request budget.
 //!
 //! In `passthrough` mode a request without `Authorization` spends the server's own Telnyx key,
 //! so it runs only if a browser could not have sent it cross-site without a CORS preflight (see
@@ -31,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -53,7 +56,7 @@ use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
 use admission::{admit, caller_key, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
-use media::{not_acceptable, request_error, Media};
+use media::{method_not_allowed, not_acceptable, request_error, Media, Stream};
 pub use stream::{Connections, StreamLimits};
 use trace::child_traceparent;
 pub use trace::log_request;
@@ -144,13 +147,14 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
-    if sse::wants_stream(&headers) {
+    let stream = Stream::negotiate(&headers);
+    if stream == Stream::Preferred {
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
             return csrf_blocked(Media::Json);
         }
         let request = serde_json::from_slice::<async_graphql::Request>(&body)
             .map_err(|_| "the body is not one GraphQL request (a stream runs one operation)".to_owned());
-        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, request, true).await;
+        return sse::serve(state, address(peer), &headers, request, None, true).await;
     }
     let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -162,13 +166,41 @@ async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: Header
         let message = "POST bodies must be JSON with `Content-Type: application/json`";
         return request_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message, media);
     }
-    match parse_body(&body) {
-        Ok((batch, ids)) => execute(state, peer, &headers, batch, ids, media, true).await,
+    let (batch, mut ids) = match parse_body(&body) {
+        Ok(parsed) => parsed,
         Err(error) => {
             let message = format!("the body is not a GraphQL request: {error}");
-            request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media)
+            return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media);
         }
-    }
+    };
+    // A client that accepts a stream but prefers JSON (urql) streams only subscriptions.
+    let batch = match batch {
+        BatchRequest::Single(request) if stream == Stream::Accepted => {
+            let id = ids.pop().flatten();
+            if runs(&state, &request, id.as_deref(), OperationType::Subscription).await {
+                return sse::serve(state, address(peer), &headers, Ok(request), id, true).await;
+            }
+            ids = vec![id];
+            BatchRequest::Single(request)
+        }
+        batch => batch,
+    };
+    execute(state, peer, &headers, batch, ids, media, true).await
+}
+
+/// Whether `request`, or the persisted document `id` names, runs an operation of `kind`.
+async fn runs(state: &AppState, request: &async_graphql::Request, id: Option<&str>, kind: OperationType) -> bool {
+    let Some(id) = id else { return state.executor.is_operation(request, kind).await };
+    let Some(document) = state.trusted_documents.as_deref().and_then(|trusted| trusted.by_id(id)) else {
+        return false;
+    };
+    let mut probe = async_graphql::Request::new(document.to_string());
+    probe.operation_name.clone_from(&request.operation_name);
+    state.executor.is_operation(&probe, kind).await
+}
+
+fn address(peer: Peer) -> Option<SocketAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr)
 }
 
 /// A request naming a persisted document by id: GraphQL over HTTP's `documentId` or Relay's
@@ -205,41 +237,51 @@ fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<Strin
 }
 
 /// `GET /graphql`: a WebSocket for subscriptions, GraphiQL for a browser navigating here,
-/// else a query in the URL.
+/// else an operation in the URL: a mutation is refused (405) before anything else is looked
+/// at, whatever the headers; a subscription, or anything when the client prefers a stream,
+/// streams over SSE; the rest is answered with JSON.
 async fn graphql_get(State(state): State<AppState>, peer: Peer, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if parts.headers.get(header::UPGRADE).is_some() {
-        let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(websocket) => ws::upgrade(state, &parts.headers, peer, websocket),
+            Ok(websocket) => ws::upgrade(state, &parts.headers, address(peer), websocket),
             Err(rejection) => rejection.into_response(),
         };
     }
-    let (headers, query) = (parts.headers, parts.uri.query().map(str::to_owned));
-    if sse::wants_stream(&headers) {
-        if state.auth.forwards_credentials() && !csrf_safe(&headers) {
-            return csrf_blocked(Media::Json);
-        }
-        let request = parse_query_string(query.as_deref().unwrap_or_default()).map(|(request, _)| request);
-        return sse::serve(state, peer.map(|Extension(ConnectInfo(addr))| addr), &headers, request, false).await;
-    }
-    let query = query.unwrap_or_default();
+    let (headers, query) = (parts.headers, parts.uri.query().unwrap_or_default().to_owned());
+    let stream = Stream::negotiate(&headers);
     let has_query = query
         .split('&')
         .any(|p| ["query=", "extensions=", "documentId=", "doc_id="].iter().any(|key| p.starts_with(key)));
-    if !has_query && accepts_html(&headers) && state.graphiql {
+    if stream != Stream::Preferred && !has_query && accepts_html(&headers) && state.graphiql {
         return graphiql::page().into_response();
     }
-    let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
+    let media = Media::negotiate(&headers);
+    let (request, id) = match parse_query_string(&query) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media.unwrap_or(Media::Json));
+        }
+    };
+    if runs(&state, &request, id.as_deref(), OperationType::Mutation).await {
+        return method_not_allowed(media.unwrap_or(Media::Json));
+    }
+    let streams = match stream {
+        Stream::Preferred => true,
+        Stream::Accepted => runs(&state, &request, id.as_deref(), OperationType::Subscription).await,
+        Stream::No => false,
+    };
+    if streams {
+        if state.auth.forwards_credentials() && !csrf_safe(&headers) {
+            return csrf_blocked(Media::Json);
+        }
+        return sse::serve(state, address(peer), &headers, Ok(request), id, false).await;
+    }
+    let Some(media) = media else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
     }
-    match parse_query_string(&query) {
-        Ok((request, id)) => {
-            execute(state, peer, &headers, BatchRequest::Single(request), vec![id], media, false).await
-        }
-        Err(message) => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),
-    }
+    execute(state, peer, &headers, BatchRequest::Single(request), vec![id], media, false).await
 }
 
 /// A GET request's `query`, `operationName`, `variables` and `extensions` (the last two as
@@ -345,12 +387,7 @@ async fn execute(
     }
     let status = match (&response, media) {
         (BatchResponse::Single(r), _) if first_code(r) == Some("METHOD_NOT_ALLOWED") => {
-            return (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::CONTENT_TYPE, media.content_type()), (header::ALLOW, HeaderValue::from_static("POST"))],
-                serde_json::to_vec(&Body::from(r)).unwrap_or_default(),
-            )
-                .into_response();
+            return method_not_allowed(media);
         }
         (BatchResponse::Single(r), Media::GraphQlResponse) if is_request_error(r) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,

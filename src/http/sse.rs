@@ -1,8 +1,11 @@
 //! GraphQL over Server-Sent Events, the `graphql-sse` protocol's distinct connections mode:
-//! a `POST` (or `GET`, the request in the query string) to `/graphql` with
-//! `Accept: text/event-stream` streams its results as `next` events and ends with `complete`,
-//! for networks that block WebSockets. The caller authenticates with its
-//! request's `Authorization`, exactly as a query does; a comment keeps idle connections open.
+//! a `POST` (or `GET`, the request in the query string) to `/graphql` streams its results as
+//! `next` events and ends with `complete`, for networks that block WebSockets. Any operation
+//! streams when the client prefers `text/event-stream` to JSON (graphql-sse's client, a
+//! browser's `EventSource`); only a subscription does when it merely accepts it (urql), so
+//! queries stay plain, cacheable JSON (see [`super::media::Stream`]). The caller
+//! authenticates with its request's `Authorization`, exactly as a query does; a comment keeps
+//! idle connections open.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,22 +21,15 @@ use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
 use crate::schema::RequestPolicy;
 
-/// Whether the client asks for an event stream.
-pub fn wants_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|accept| accept.split(',').any(|m| m.trim().starts_with("text/event-stream")))
-}
-
 /// Streams one operation's results: `request` is the POST body's, or the GET query string's
-/// (`post` false: mutations are then refused, as for any GET).
+/// (`post` false: mutations are then refused, as for any GET); `id` the persisted document
+/// it names, if any.
 pub async fn serve(
     state: AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     request: Result<async_graphql::Request, String>,
+    id: Option<String>,
     post: bool,
 ) -> Response {
     let media = Media::Json;
@@ -52,7 +48,7 @@ pub async fn serve(
             return request_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &refusal.message(), media);
         }
     };
-    if let Err((code, message)) = admit(state.trusted_documents.as_deref(), &mut request, None) {
+    if let Err((code, message)) = admit(state.trusted_documents.as_deref(), &mut request, id) {
         return request_error(StatusCode::BAD_REQUEST, code, &message, media);
     }
     let upstreams;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 
 use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
@@ -167,28 +167,51 @@ impl Executor {
         response
     }
 
-    /// The request's document: from the cache by hash (an APQ request may send only the
-    /// hash), else checked against the limits, parsed, checked again and cached.
+    /// Whether `request` would run an operation of `kind` (false where its document cannot
+    /// run at all), so the HTTP layer can apply the method rule and pick the response's media
+    /// type before anything else runs. A cached document costs a hash and a lookup; a
+    /// document without `kind`'s keyword is not even looked up.
+    pub async fn is_operation(&self, request: &Request, kind: OperationType) -> bool {
+        let keyword = match kind {
+            OperationType::Query => "",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        if !request.query.is_empty() && !request.query.contains(keyword) {
+            return false;
+        }
+        let persisted = request.extensions.get("persistedQuery").cloned();
+        let Ok(document) = self.document_of(&request.query, persisted).await else { return false };
+        spec::operation_type(&document, request.operation_name.as_deref()) == Some(kind)
+    }
+
+    /// The request's document (see [`Executor::document_of`]).
     async fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
         let persisted = request.extensions.remove("persistedQuery");
-        let Some(documents) = &self.documents else { return self.parse(&request.query).await };
+        self.document_of(&request.query, persisted).await
+    }
+
+    /// A document: from the cache by hash (an APQ request may send only the hash, in
+    /// `persisted`), else checked against the limits, parsed, checked again and cached.
+    async fn document_of(&self, query: &str, persisted: Option<Value>) -> ServerResult<ExecutableDocument> {
+        let Some(documents) = &self.documents else { return self.parse(query).await };
         let sent_hash = persisted.map(persisted_query_hash).transpose()?;
-        if request.query.is_empty() {
+        if query.is_empty() {
             let Some(hash) = sent_hash else { return self.parse("").await };
             return documents.get(hash).await.ok_or_else(|| {
                 // Apollo clients resend the full query when they see this.
                 coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             });
         }
-        let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
+        let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
         if sent_hash.is_some_and(|sent| sent != hash) {
             return Err(coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST"));
         }
         if let Some(document) = documents.get(hash.clone()).await {
             return Ok(document);
         }
-        let document = self.parse(&request.query).await?;
-        if request.query.len() <= MAX_CACHED_QUERY_BYTES {
+        let document = self.parse(query).await?;
+        if query.len() <= MAX_CACHED_QUERY_BYTES {
             documents.set(hash, document.clone()).await;
         }
         Ok(document)

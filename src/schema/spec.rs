@@ -192,6 +192,11 @@ pub(crate) fn coded(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
+/// The type of the operation that runs: the one named, or the document's only one.
+pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
+    operation(document, name).map(|operation| operation.ty)
+}
+
 fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
     match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(&op.node),

@@ -332,6 +332,17 @@ async fn in_jwt_mode_the_federation_sdl_declares_the_scope_on_every_field_that_r
 }
 
 #[tokio::test]
+async fn a_mutation_over_get_is_405_before_any_token_is_looked_at() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let mutation = format!("mutation {{ deleteRoom(input: {{ id: \"{}\" }}) {{ clientMutationId }} }}", ids::ROOM);
+    let response = app.http.get(app.url()).query(&[("query", &mutation)]).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(upstream.log.count(), 0);
+}
+
+#[tokio::test]
 async fn print_schema_in_jwt_mode_prints_the_federation_sdl_that_mode_serves_scopes_included() {
     let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
     let (_upstream, app) = spawn_jwt(&idp).await;

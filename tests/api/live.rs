@@ -28,7 +28,7 @@ pub fn live(config: &mut Config) {
     config.telnyx_public_key = Some(public_key(&telnyx_key()));
 }
 
-async fn spawn_live(tweak: impl FnOnce(&mut Config)) -> (SampleUpstream, TestApp) {
+pub async fn spawn_live(tweak: impl FnOnce(&mut Config)) -> (SampleUpstream, TestApp) {
     let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
     let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), |config| {
         live(config);

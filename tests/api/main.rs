@@ -14,6 +14,7 @@ mod limits;
 mod live;
 mod live_room;
 mod mutations;
+mod negotiation;
 mod node;
 mod operations;
 mod pagination;
