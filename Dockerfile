@@ -31,9 +31,15 @@ COPY assets/graphiql/vendor/react/LICENSE /app/licenses/react.LICENSE
 COPY assets/graphiql/vendor/react-dom/LICENSE /app/licenses/react-dom.LICENSE
 COPY assets/graphiql/vendor/graphql-ws/LICENSE.md /app/licenses/graphql-ws.LICENSE.md
 # The image listens on every interface, so it refuses to start with TELNYX_API_KEY set unless
-# the operator accepts that anyone reaching the port uses that key. Either run it without
-# TELNYX_API_KEY (each caller sends its own key in Authorization), or set both:
-#   docker run -e TELNYX_API_KEY=... -e ALLOW_ANONYMOUS=true ...   (private network only)
+# callers are authenticated or the operator accepts that anyone reaching the port uses that
+# key. The ways to run it (docs/security.md):
+# - End-user JWTs, for anything a browser or the internet reaches: the service checks each
+#   caller's token against your identity provider and uses TELNYX_API_KEY for Telnyx itself.
+#     docker run -e AUTH_MODE=jwt -e JWT_JWKS_URL=https://idp.example/jwks.json -e JWT_ISSUER=https://idp.example/ -e JWT_AUDIENCE=telnyx-rooms -e TELNYX_API_KEY=... ...
+# - A private network only (behind a gateway that authenticates callers): every caller
+#   reaching the port uses the key.
+#     docker run -e TELNYX_API_KEY=... -e ALLOW_ANONYMOUS=true ...
+# - No TELNYX_API_KEY at all: each caller sends its own Telnyx key in Authorization.
 ENV LISTEN_ADDR=0.0.0.0:8000 \
     LOG_FORMAT=json
 EXPOSE 8000
