@@ -22,7 +22,7 @@ pub use lexer::scan;
 
 use async_graphql::Pos;
 
-/// The configured bounds (see the README's "Limits" table).
+/// The configured bounds (see the "Limits" table in `docs/operations.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocumentLimits {
     /// Tokens in the document text (punctuators, names, numbers, strings).

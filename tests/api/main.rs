@@ -3,6 +3,7 @@
 
 mod auth;
 mod credentials;
+mod docs;
 mod errors;
 mod faults;
 mod fuzz;

@@ -1,5 +1,6 @@
-// The README's federation example: an Apollo gateway over a running telnyx-rooms-graphql
-// (SERVICE_URL, default http://127.0.0.1:8000/graphql) and the example "agenda" subgraph.
+// The federation example of docs/clients.md ("Composing with a second subgraph"): an Apollo
+// gateway over a running telnyx-rooms-graphql (SERVICE_URL, default
+// http://127.0.0.1:8000/graphql) and the example "agenda" subgraph.
 //
 //   cargo run --release -- --demo                 # terminal 1
 //   cd tests/federation && npm ci && npm run gateway   # terminal 2: gateway on :4000
