@@ -67,39 +67,38 @@ impl Stream {
 }
 
 /// A request's `Accept` header(s), as media ranges.
-struct Accept(Vec<Range>);
+struct Accept<'a>(Vec<Range<'a>>);
 
-/// One media range: its type and subtype (lowercase), and its q-value.
-struct Range {
-    media: String,
+/// One media range: its type and subtype, and its q-value.
+struct Range<'a> {
+    media: &'a str,
     q: f32,
 }
 
-impl Accept {
+impl<'a> Accept<'a> {
     /// `None` without an `Accept` header (the client takes anything).
-    fn of(headers: &HeaderMap) -> Option<Self> {
+    fn of(headers: &'a HeaderMap) -> Option<Self> {
         let mut values = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).peekable();
         values.peek()?;
         let ranges = values.flat_map(|value| value.split(',')).filter_map(Range::parse).collect();
         Some(Self(ranges))
     }
 
-    /// The q-value `media` gets from its most specific matching range (RFC 9110, 12.5.1), 0 if
-    /// none matches, and that range's position (for ties).
+    /// The q-value `media` (lowercase) gets from its most specific matching range (RFC 9110,
+    /// 12.5.1), 0 if none matches, and that range's position (for ties).
     fn quality(&self, media: &str) -> (f32, usize) {
         let kind = media.split('/').next().unwrap_or(media);
-        let specificity = |range: &Range| match range.media.split_once('/') {
-            _ if range.media == media => Some(2),
-            Some((k, "*")) if k == kind => Some(1),
+        self.best(|range| match range.media.split_once('/') {
+            _ if range.media.eq_ignore_ascii_case(media) => Some(2),
+            Some((k, "*")) if k.eq_ignore_ascii_case(kind) => Some(1),
             Some(("*", "*")) => Some(0),
             _ => None,
-        };
-        self.best(|range| specificity(range))
+        })
     }
 
     /// Like [`Accept::quality`], counting only a range that names `media` itself.
     fn explicit(&self, media: &str) -> (f32, usize) {
-        self.best(|range| (range.media == media).then_some(0))
+        self.best(|range| range.media.eq_ignore_ascii_case(media).then_some(0))
     }
 
     fn best(&self, specificity: impl Fn(&Range) -> Option<u8>) -> (f32, usize) {
@@ -109,18 +108,17 @@ impl Accept {
     }
 }
 
-impl Range {
-    fn parse(text: &str) -> Option<Self> {
+impl<'a> Range<'a> {
+    /// A range, or `None` for an empty one or one whose q-value is not a number (ignored, as
+    /// if the client had not sent it).
+    fn parse(text: &'a str) -> Option<Self> {
         let mut parts = text.split(';');
-        let media = parts.next()?.trim().to_ascii_lowercase();
-        if media.is_empty() {
-            return None;
-        }
-        let q = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(1.0, |(_, value)| value.trim().parse::<f32>().map_or(0.0, |q| q.clamp(0.0, 1.0)));
-        Some(Self { media, q })
+        let media = parts.next()?.trim();
+        let q = match parts.filter_map(|p| p.split_once('=')).find(|(name, _)| name.trim().eq_ignore_ascii_case("q")) {
+            Some((_, value)) => value.trim().parse::<f32>().ok().filter(|q| q.is_finite())?.clamp(0.0, 1.0),
+            None => 1.0,
+        };
+        (!media.is_empty()).then_some(Self { media, q })
     }
 }
 
@@ -196,6 +194,7 @@ mod tests {
             ("text/*", No),
             ("text/event-stream;q=0", No),
             ("Text/Event-Stream", Preferred),
+            ("text/event-stream;q=high, application/json", No),
         ];
         for (value, expected) in cases {
             assert_eq!(Stream::negotiate(&accept(value)), expected, "{value}");
