@@ -46,10 +46,14 @@ pub(super) const PREFLIGHT_HEADERS: [&str; 3] =
 /// Whether a request could not have been sent by another site's page without the browser
 /// asking us first (a CORS preflight, which only allowed origins pass): it carries
 /// `Authorization`, a non-empty preflight header, or a `Content-Type` that HTML forms and
-/// simple `fetch` calls cannot send. Apollo Server's `csrfPrevention` uses the same rule.
+/// simple `fetch` calls cannot send (Apollo Server's `csrfPrevention` rule). Or the browser
+/// itself says it comes from a page of this same origin (`Sec-Fetch-Site: same-origin`, Fetch
+/// Metadata, which pages cannot forge), as an `EventSource` opened by GraphiQL's page does: it
+/// can send no header of its own.
 pub(super) fn csrf_safe(headers: &HeaderMap) -> bool {
     if headers.contains_key(header::AUTHORIZATION)
         || PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
+        || headers.get("sec-fetch-site").is_some_and(|site| site == "same-origin")
     {
         return true;
     }
@@ -171,6 +175,10 @@ mod tests {
         assert!(!with(&[("content-type", "Application/X-WWW-Form-Urlencoded")]));
         assert!(!with(&[("content-type", "multipart/form-data; boundary=x")]));
         assert!(!with(&[("apollo-require-preflight", "")]));
+        assert!(!with(&[("sec-fetch-site", "cross-site")]));
+        assert!(!with(&[("sec-fetch-site", "same-site")]), "another origin of the same site");
+        assert!(!with(&[("sec-fetch-site", "none")]));
+        assert!(with(&[("sec-fetch-site", "same-origin")]));
         assert!(with(&[("content-type", "application/json")]));
         assert!(with(&[("authorization", "Bearer k")]));
         for header in PREFLIGHT_HEADERS {
