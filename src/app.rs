@@ -20,7 +20,7 @@ use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
 use crate::http::{self, AppState, Connections, FederationSdl, HttpLimits, StreamLimits};
-use crate::live::{Hub, PublicKey, Webhooks};
+use crate::live::{Hub, PublicKey, Retention, Webhooks};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
 use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
@@ -81,8 +81,12 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         }
         None => None,
     };
-    let hub =
-        Hub::new(config.subscriber_buffer, Duration::from_secs(config.webhook_dedupe_secs), config.redis_url.as_ref())?;
+    let retention = Retention {
+        max_age: Duration::from_secs(config.live_retention_secs),
+        max_events: config.live_retention_events as usize,
+    };
+    let window = Duration::from_secs(config.webhook_dedupe_secs);
+    let hub = Hub::new(config.subscriber_buffer, window, retention, config.redis_url.as_ref())?;
     let webhooks = match &config.telnyx_public_key {
         Some(key) => Some(Arc::new(Webhooks {
             key: PublicKey::from_base64(key)?,

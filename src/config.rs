@@ -220,6 +220,15 @@ pub struct Config {
     #[arg(long, env = "SUBSCRIBER_BUFFER", default_value_t = 256)]
     pub subscriber_buffer: usize,
 
+    /// Seconds of live events kept, so a subscriber that reconnects can resume after its last
+    /// event's cursor (older cursors get EVENTS_EXPIRED).
+    #[arg(long, env = "LIVE_RETENTION_SECS", default_value_t = 3600)]
+    pub live_retention_secs: u64,
+
+    /// Live events kept at most, whatever their age (in Redis's stream, or in this process).
+    #[arg(long, env = "LIVE_RETENTION_EVENTS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub live_retention_events: u64,
+
     /// Operations one WebSocket connection may run at once.
     #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 20)]
     pub subscriptions_per_connection: usize,

@@ -13,6 +13,10 @@
 //! Each subscriber reads the channel at its own pace from a bounded ring: one that falls more
 //! than the ring behind is told so (`Lagged`) and closed, without slowing the others or
 //! growing memory.
+//!
+//! Every event carries its [`Cursor`] in the history ([`super::history`]): this process's
+//! ring without Redis, the stream itself with Redis (trimmed to the retention as entries are
+//! added). [`Hub::replay`] reads that history after a cursor, a page at a time.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,12 +30,13 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
 use super::event::Event;
+use super::history::{new_epoch, Cursor, Expired, Position, Retention, Ring};
 
-/// The Redis stream events go through.
+/// The Redis stream events go through; it is also their history.
 const STREAM: &str = "telnyx-rooms-graphql:events";
-/// Entries the stream keeps (approximately): enough for a replica to catch up after a
-/// restart of Redis or of its connection, bounded so the stream never grows without end.
-const STREAM_MAX_LEN: usize = 100_000;
+/// The stream's epoch: a random value set by the first replica to find none. A Redis that lost
+/// the stream lost this too, so cursors into the lost stream are told apart.
+const EPOCH: &str = "telnyx-rooms-graphql:events:epoch";
 /// How long one `XREAD` waits for new entries before asking again.
 const BLOCK: Duration = Duration::from_secs(5);
 
@@ -40,11 +45,31 @@ const BLOCK: Duration = Duration::from_secs(5);
 pub struct Delivered {
     /// The event.
     pub event: Event,
+    /// Where it sits in the history.
+    pub cursor: Cursor,
     /// When it reached this process's fan-out (for `live_delivery_seconds`).
     pub received: Instant,
     /// Per-event state the subscriptions share (see `schema::subscription`); `Any` so this
     /// module knows nothing of GraphQL.
     pub shared: Mutex<HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl Delivered {
+    /// `event` at `cursor`, reaching the fan-out now.
+    pub fn new(event: Event, cursor: Cursor) -> Self {
+        Self { event, cursor, received: Instant::now(), shared: Mutex::default() }
+    }
+}
+
+/// Why the history cannot be replayed after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// The cursor cannot be continued from.
+    #[error(transparent)]
+    Expired(#[from] Expired),
+    /// Redis, which holds the history, is unreachable.
+    #[error("the history of live events is unavailable (Redis is unreachable)")]
+    Unavailable,
 }
 
 /// What became of a published event.
@@ -65,6 +90,9 @@ pub struct NotHandedOff(String);
 pub struct Hub {
     local: broadcast::Sender<Arc<Delivered>>,
     redis: Option<RedisLink>,
+    /// The history without Redis.
+    ring: Mutex<Ring>,
+    retention: Retention,
     seen: Mutex<Seen>,
     window: Duration,
 }
@@ -83,8 +111,14 @@ struct RedisLink {
 
 impl Hub {
     /// A hub whose subscribers may each fall `buffer` events behind, deduplicating over
-    /// `window`; shared between replicas through `redis` if given. Starts the Redis reader.
-    pub fn new(buffer: usize, window: Duration, redis: Option<&SecretString>) -> Result<Arc<Self>, String> {
+    /// `window` and keeping `retention` of history; shared between replicas through `redis`
+    /// if given. Starts the Redis reader.
+    pub fn new(
+        buffer: usize,
+        window: Duration,
+        retention: Retention,
+        redis: Option<&SecretString>,
+    ) -> Result<Arc<Self>, String> {
         let (local, _) = broadcast::channel(buffer.max(1));
         let redis = redis
             .map(|url| {
@@ -97,7 +131,8 @@ impl Hub {
                 })
             })
             .transpose()?;
-        let hub = Arc::new(Self { local, redis, seen: Mutex::new(Seen::default()), window });
+        let ring = Mutex::new(Ring::new(retention));
+        let hub = Arc::new(Self { local, redis, ring, retention, seen: Mutex::new(Seen::default()), window });
         if hub.redis.is_some() {
             metrics::gauge!("live_redis_up").set(0.0);
             tokio::spawn(read_stream(Arc::downgrade(&hub)));
@@ -122,7 +157,11 @@ impl Hub {
             if !self.seen.lock().expect("seen lock").first_time(&event.id, self.window) {
                 return Ok(Published::Duplicate);
             }
-            self.deliver(event);
+            let mut ring = self.ring.lock().expect("ring lock");
+            let delivered = Arc::new(Delivered::new(event, ring.next_cursor()));
+            ring.push(delivered.clone());
+            // Sent while the ring is held, so subscribers receive events in cursor order.
+            self.deliver(delivered);
             return Ok(Published::New);
         };
         let mut connection = redis.publisher().await.map_err(NotHandedOff)?;
@@ -140,8 +179,25 @@ impl Hub {
             return Ok(Published::Duplicate);
         }
         let body = serde_json::to_string(&event).expect("events serialise");
-        let added: redis::RedisResult<String> = connection
-            .xadd_maxlen(STREAM, redis::streams::StreamMaxlen::Approx(STREAM_MAX_LEN), "*", &[("event", body)])
+        // Trimmed to the retention as it grows, by count and by age (`~`: whole nodes only,
+        // so a little more may be kept, never less).
+        let oldest_kept = chrono::Utc::now().timestamp_millis() - self.retention.max_age.as_millis() as i64;
+        let added: redis::RedisResult<(String,)> = redis::pipe()
+            .cmd("XADD")
+            .arg(STREAM)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.retention.max_events)
+            .arg("*")
+            .arg("event")
+            .arg(body)
+            .cmd("XTRIM")
+            .arg(STREAM)
+            .arg("MINID")
+            .arg("~")
+            .arg(oldest_kept.max(0))
+            .ignore()
+            .query_async(&mut connection)
             .await;
         if let Err(error) = added {
             // Not published: forget it was seen, so Telnyx's retry publishes it.
@@ -151,10 +207,67 @@ impl Hub {
         Ok(Published::New)
     }
 
-    fn deliver(&self, event: Event) {
-        metrics::counter!("live_events_total", "type" => event.kind.event_type()).increment(1);
+    fn deliver(&self, delivered: Arc<Delivered>) {
+        metrics::counter!("live_events_total", "type" => delivered.event.kind.event_type()).increment(1);
         // No receivers is not an error: nobody is subscribed right now.
-        let _ = self.local.send(Arc::new(Delivered { event, received: Instant::now(), shared: Mutex::default() }));
+        let _ = self.local.send(delivered);
+    }
+
+    /// Up to `count` events after `after` in the history, oldest first; empty once `after`
+    /// is the newest. Each call reads one page, so a long replay holds one page at a time.
+    pub async fn replay(&self, after: &Cursor, count: usize) -> Result<Vec<Arc<Delivered>>, ReplayError> {
+        let Some(redis) = &self.redis else {
+            return Ok(self.ring.lock().expect("ring lock").after(after, count)?);
+        };
+        let mut connection = redis.publisher().await.map_err(|_| ReplayError::Unavailable)?;
+        let (epoch, page): (Option<String>, redis::streams::StreamRangeReply) = redis::pipe()
+            .cmd("GET")
+            .arg(EPOCH)
+            .cmd("XRANGE")
+            .arg(STREAM)
+            .arg(format!("({}", after.position))
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut connection)
+            .await
+            .map_err(|_| ReplayError::Unavailable)?;
+        let Some(epoch) = epoch.filter(|epoch| **epoch == *after.epoch) else {
+            return Err(Expired::OtherEpoch.into());
+        };
+        // Read after the page: Redis trims oldest first, so if the oldest entry it keeps now is
+        // not after the cursor, the page read before missed nothing. (Whether entries between
+        // a trimmed cursor and the oldest kept existed cannot be told, so that is expired too.)
+        let info: HashMap<String, redis::Value> = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(STREAM)
+            .query_async(&mut connection)
+            .await
+            .map_err(|_| ReplayError::Unavailable)?;
+        let last = info.get("last-generated-id").and_then(entry_id);
+        if last.is_none_or(|last| after.position > last) {
+            return Err(Expired::Ahead.into());
+        }
+        let length = info.get("length").and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok()).unwrap_or(0);
+        let oldest = match info.get("first-entry") {
+            Some(redis::Value::Array(entry)) => entry.first().and_then(entry_id),
+            _ => None,
+        };
+        let continuous = match oldest {
+            Some(oldest) => after.position >= oldest,
+            // Nothing is kept: only a cursor at the very last entry missed nothing.
+            None => length == 0 && last == Some(after.position),
+        };
+        if !continuous {
+            return Err(Expired::Trimmed.into());
+        }
+        let epoch: Arc<str> = epoch.into();
+        let events = page.ids.into_iter().filter_map(|entry| {
+            let event = entry.get::<String>("event").and_then(|body| serde_json::from_str::<Event>(&body).ok())?;
+            let position = Position::parse(&entry.id)?;
+            Some(Arc::new(Delivered::new(event, Cursor { epoch: epoch.clone(), position })))
+        });
+        Ok(events.collect())
     }
 }
 
@@ -185,13 +298,20 @@ impl RedisLink {
 async fn read_stream(hub: std::sync::Weak<Hub>) {
     let mut last_id = "$".to_owned();
     let mut connection: Option<redis::aio::MultiplexedConnection> = None;
+    // The stream's epoch, read again on every connection (a restarted Redis may have a new one).
+    let mut epoch: Arc<str> = "".into();
     loop {
         let Some(strong) = hub.upgrade() else { return };
         let Some(redis) = strong.redis.as_ref() else { return };
         let Some(conn) = connection.as_mut() else {
-            match redis.client.get_multiplexed_async_connection().await {
-                Ok(new) => {
+            let connected = match redis.client.get_multiplexed_async_connection().await {
+                Ok(mut new) => stream_epoch(&mut new).await.map(|read| (new, read)),
+                Err(error) => Err(error),
+            };
+            match connected {
+                Ok((new, read)) => {
                     connection = Some(new);
+                    epoch = read;
                     if last_id == "$" {
                         // Start after whatever the stream holds now.
                         last_id = latest_id(connection.as_mut().expect("just set")).await.unwrap_or_else(|| "0".into());
@@ -215,9 +335,11 @@ async fn read_stream(hub: std::sync::Weak<Hub>) {
                 for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                     last_id = entry.id.clone();
                     let event = entry.get::<String>("event").and_then(|body| serde_json::from_str::<Event>(&body).ok());
-                    match event {
-                        Some(event) => strong.deliver(event),
-                        None => tracing::warn!(id = %entry.id, "skipping an unreadable live event in Redis"),
+                    match (event, Position::parse(&entry.id)) {
+                        (Some(event), Some(position)) => {
+                            strong.deliver(Arc::new(Delivered::new(event, Cursor { epoch: epoch.clone(), position })))
+                        }
+                        _ => tracing::warn!(id = %entry.id, "skipping an unreadable live event in Redis"),
                     }
                 }
             }
@@ -230,6 +352,29 @@ async fn read_stream(hub: std::sync::Weak<Hub>) {
             }
         }
     }
+}
+
+/// A stream entry id in a Redis reply.
+fn entry_id(value: &redis::Value) -> Option<Position> {
+    match value {
+        redis::Value::BulkString(bytes) => std::str::from_utf8(bytes).ok().and_then(Position::parse),
+        redis::Value::SimpleString(text) => Position::parse(text),
+        _ => None,
+    }
+}
+
+/// The stream's epoch, set to a new one if Redis has none.
+async fn stream_epoch(connection: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<Arc<str>> {
+    let (_, epoch): (Option<String>, String) = redis::pipe()
+        .cmd("SET")
+        .arg(EPOCH)
+        .arg(&*new_epoch())
+        .arg("NX")
+        .cmd("GET")
+        .arg(EPOCH)
+        .query_async(connection)
+        .await?;
+    Ok(epoch.into())
 }
 
 async fn latest_id(connection: &mut redis::aio::MultiplexedConnection) -> Option<String> {
@@ -279,6 +424,8 @@ mod tests {
     use super::*;
     use crate::live::event::Kind;
 
+    const RETENTION: Retention = Retention { max_age: Duration::from_secs(3600), max_events: 1000 };
+
     fn event(id: &str) -> Event {
         Event {
             id: id.into(),
@@ -295,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_is_published_once_however_often_it_is_delivered() {
-        let hub = Hub::new(16, Duration::from_secs(60), None).unwrap();
+        let hub = Hub::new(16, Duration::from_secs(60), RETENTION, None).unwrap();
         let mut receiver = hub.subscribe();
         assert_eq!(hub.publish(event("a")).await.unwrap(), Published::New);
         assert_eq!(hub.publish(event("a")).await.unwrap(), Published::Duplicate);
@@ -319,7 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_the_buffer_is_told_so() {
-        let hub = Hub::new(2, Duration::from_secs(60), None).unwrap();
+        let hub = Hub::new(2, Duration::from_secs(60), RETENTION, None).unwrap();
         let mut slow = hub.subscribe();
         for id in ["1", "2", "3", "4"] {
             hub.publish(event(id)).await.unwrap();
