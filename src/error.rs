@@ -56,6 +56,13 @@ pub enum AppError {
     /// A subscriber fell further behind than its buffer holds; its subscription ends.
     #[error("this subscription fell {0} events behind and was closed; subscribe again")]
     SlowConsumer(u64),
+    /// A subscription asked to resume after a cursor it cannot continue from: the client
+    /// refetches what it shows, then subscribes from now.
+    #[error("cannot resume after this cursor: {0}; refetch, then subscribe without one")]
+    EventsExpired(crate::live::Expired),
+    /// The history of live events (in Redis) could not be read; resuming may work later.
+    #[error("live events cannot be resumed right now: Redis is unreachable; retry")]
+    LiveUnavailable,
     /// Telnyx failed or refused.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -79,6 +86,8 @@ impl AppError {
             Self::NotFound { .. } | Self::ParentNotFound { .. } => "NOT_FOUND",
             Self::QueryTooExpensive(_) => "QUERY_TOO_EXPENSIVE",
             Self::SlowConsumer(_) => "SLOW_CONSUMER",
+            Self::EventsExpired(_) => "EVENTS_EXPIRED",
+            Self::LiveUnavailable => "SERVICE_UNAVAILABLE",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden(_) | Self::NarrowToRooms(_) => "FORBIDDEN",
             Self::Write(error) => Self::Upstream(error.clone()).code(),
@@ -227,6 +236,9 @@ mod tests {
             (AppError::NarrowToRooms("filter.roomId"), "FORBIDDEN"),
             (AppError::NotFound { what: "room", id: "x".into() }, "NOT_FOUND"),
             (AppError::QueryTooExpensive("x".into()), "QUERY_TOO_EXPENSIVE"),
+            (AppError::SlowConsumer(3), "SLOW_CONSUMER"),
+            (AppError::EventsExpired(crate::live::Expired::Trimmed), "EVENTS_EXPIRED"),
+            (AppError::LiveUnavailable, "SERVICE_UNAVAILABLE"),
             (status(401), "UNAUTHENTICATED"),
             (status(403), "FORBIDDEN"),
             (status(404), "NOT_FOUND"),

@@ -19,7 +19,7 @@ use super::admission::{admit, unauthenticated};
 use super::media::{request_error, Media};
 use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
-use crate::schema::RequestPolicy;
+use crate::schema::{RequestPolicy, ResumeAfter};
 
 /// Streams one operation's results: `request` is the POST body's, or the GET query string's
 /// (`post` false: mutations are then refused, as for any GET); `id` the persisted document
@@ -53,26 +53,33 @@ pub async fn serve(
     }
     let upstreams;
     (request.data, upstreams) = subscriber.data();
+    // A reconnecting client (a browser's `EventSource` by itself, graphql-sse's client through
+    // its `headers`) names the last event it received.
+    if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+        request.data.insert(ResumeAfter(last.to_owned()));
+    }
     let policy = RequestPolicy { mutations: post, ..subscriber.policy() };
     let results = state.executor.execute_stream(request, policy).await;
     let closing = state.closing.clone();
     let expires_at = subscriber.expires_at();
-    // The stream ends early when the token expires or the server shuts down.
-    let ended = async move {
-        tokio::select! {
-            () = expiry(expires_at) => {}
-            () = shutdown(closing) => {}
-        }
-    };
     let held = (subscriber, Counted::new());
     let events = results
-        .take_until(Box::pin(ended))
+        // When the token expires the stream is complete; shutdown just closes the connection,
+        // without `complete`, so clients reconnect (to another replica) and resume.
+        .take_until(Box::pin(expiry(expires_at)))
         .map(move |response| {
             // The frame is written as soon as it is yielded (SSE streams are not buffered).
             delivered(&upstreams);
-            Event::default().event("next").json_data(&response)
+            let event = Event::default().event("next");
+            // Each event's cursor is its SSE id, which a reconnecting client sends back.
+            let event = match upstreams.take_cursor() {
+                Some(cursor) => event.id(cursor.encode()),
+                None => event,
+            };
+            event.json_data(&response)
         })
         .chain(futures::stream::iter([Ok(Event::default().event("complete").data(""))]))
+        .take_until(Box::pin(shutdown(closing)))
         .map(move |event| {
             // Holds the caller's connection slot and the gauge for as long as the stream lives.
             let _held = &held;

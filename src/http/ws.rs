@@ -15,6 +15,12 @@
 //!   `subscribe` gets `error` and the others carry on.
 //! - The server pings every keep-alive interval (clients answer `pong`) and answers pings.
 //! - The token's expiry closes the connection (4403), as does shutdown (1001).
+//!
+//! One addition, which clients that do not know it never trigger: `connection_init`'s payload
+//! may carry `resume`, a map from operation id to the last `cursor` the client received for
+//! it. graphql-ws's client re-sends each `subscribe` with the same id when it reconnects and
+//! evaluates `connectionParams` anew each time, so a small helper there resumes every
+//! subscription after its last event (see docs/live.md).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -105,6 +111,8 @@ struct Connection {
     started: std::collections::HashSet<String>,
     /// Each operation's upstreams, which tell when its current event arrived.
     upstreams: std::collections::HashMap<String, std::sync::Arc<crate::schema::EventUpstreams>>,
+    /// From `connection_init`: the cursor each operation id resumes after, used once.
+    resume: std::collections::HashMap<String, String>,
 }
 
 /// Why the loop ends: the close frame to send, if any.
@@ -120,6 +128,7 @@ impl Connection {
             operations: StreamMap::new(),
             started: Default::default(),
             upstreams: Default::default(),
+            resume: Default::default(),
         }
     }
 
@@ -189,6 +198,7 @@ impl Connection {
                 match Subscriber::admit(&self.state, authorization.as_deref(), self.peer).await {
                     Ok(subscriber) => {
                         self.subscriber = Some(subscriber);
+                        self.resume = resume_in(payload, self.state.stream_limits.subscriptions_per_connection);
                         send(socket, json!({ "type": "connection_ack" })).await.err().map(|_| (1011, String::new()))
                     }
                     Err(Refusal::TooManyConnections(max)) => Some((4429, Refusal::TooManyConnections(max).message())),
@@ -242,6 +252,9 @@ impl Connection {
         }
         let upstreams;
         (request.data, upstreams) = subscriber.data();
+        if let Some(cursor) = self.resume.remove(id) {
+            request.data.insert(crate::schema::ResumeAfter(cursor));
+        }
         self.upstreams.insert(id.to_owned(), upstreams);
         let results = subscriber.state().executor.execute_stream(request, subscriber.policy()).await;
         self.operations.insert(id.to_owned(), results.map(Some).chain(futures::stream::iter([None])).boxed());
@@ -304,6 +317,14 @@ fn authorization_in(payload: &Value) -> Option<String> {
     find(payload).or_else(|| payload.get("headers").and_then(find))
 }
 
+/// The cursors a `connection_init` payload asks operations to resume after (`resume`: operation
+/// id to cursor), at most `max` of them; anything else in it is ignored.
+fn resume_in(payload: &Value, max: usize) -> std::collections::HashMap<String, String> {
+    let Some(resume) = payload.get("resume").and_then(Value::as_object) else { return Default::default() };
+    let cursors = resume.iter().filter_map(|(id, cursor)| Some((id.clone(), cursor.as_str()?.to_owned())));
+    cursors.filter(|(_, cursor)| cursor.len() <= 256).take(max).collect()
+}
+
 async fn send(socket: &mut WebSocket, message: Value) -> Result<(), axum::Error> {
     tokio::time::timeout(Duration::from_secs(30), socket.send(Message::Text(Utf8Bytes::from(message.to_string()))))
         .await
@@ -342,5 +363,14 @@ mod tests {
             Some("Bearer c")
         );
         assert_eq!(authorization_in(&Value::Null), None);
+    }
+
+    #[test]
+    fn resume_cursors_are_read_by_operation_id_and_bounded() {
+        let payload = json!({ "Authorization": "x", "resume": { "1": "c1", "2": 7, "3": "x".repeat(300) } });
+        assert_eq!(resume_in(&payload, 20), [("1".to_owned(), "c1".to_owned())].into());
+        let many: serde_json::Map<String, Value> = (0..50).map(|i| (i.to_string(), json!("c"))).collect();
+        assert_eq!(resume_in(&json!({ "resume": many }), 20).len(), 20);
+        assert!(resume_in(&json!({ "resume": "all" }), 20).is_empty());
     }
 }

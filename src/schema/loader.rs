@@ -270,8 +270,9 @@ pub struct EventUpstreams {
     deadline: Duration,
     max_upstream_requests: usize,
     current: Mutex<Arc<Upstream>>,
-    /// When the current event reached this process.
-    received: Mutex<Option<std::time::Instant>>,
+    /// When the current event reached this process, and its cursor until a transport takes
+    /// it (see [`EventUpstreams::take_cursor`]).
+    event: Mutex<Option<(std::time::Instant, Option<crate::live::Cursor>)>>,
 }
 
 impl EventUpstreams {
@@ -288,7 +289,7 @@ impl EventUpstreams {
     ) -> Self {
         let first = Self::upstream(&client, &read, write, deadline, max_upstream_requests);
         let current = Mutex::new(Arc::new(first));
-        Self { client, read, credential_key, deadline, max_upstream_requests, current, received: Mutex::default() }
+        Self { client, read, credential_key, deadline, max_upstream_requests, current, event: Mutex::default() }
     }
 
     fn upstream(
@@ -317,12 +318,18 @@ impl EventUpstreams {
             entry.clone().downcast::<Upstream>().expect("only upstreams are kept per credential")
         };
         *self.current.lock().expect("current upstream lock") = upstream;
-        *self.received.lock().expect("received lock") = Some(event.received);
+        *self.event.lock().expect("event lock") = Some((event.received, Some(event.cursor.clone())));
     }
 
     /// When the event being resolved reached this process (none before the first event).
     pub fn event_received(&self) -> Option<std::time::Instant> {
-        *self.received.lock().expect("received lock")
+        self.event.lock().expect("event lock").as_ref().map(|(received, _)| *received)
+    }
+
+    /// The cursor of the event just resolved, once: a result that follows without a new
+    /// event (an error ending the stream) gets none.
+    pub fn take_cursor(&self) -> Option<crate::live::Cursor> {
+        self.event.lock().expect("event lock").as_mut().and_then(|(_, cursor)| cursor.take())
     }
 
     /// The upstream of the event being resolved.

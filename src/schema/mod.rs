@@ -43,6 +43,7 @@ use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
 pub use scope::RoomScope;
+pub use subscription::ResumeAfter;
 use subscription::Subscription;
 
 /// The served schema.

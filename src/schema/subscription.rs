@@ -3,6 +3,11 @@
 //! Event objects resolve from the event's own data first (ids, context, the time a participant
 //! joined or left); any other detail loads lazily through the event's [`EventUpstreams`], once
 //! per event for all subscribers with the same credential.
+//!
+//! A subscription given a cursor (`after`, or a transport's [`ResumeAfter`]) first replays the
+//! retained events after it, through the same filter, then continues live: the live channel is
+//! joined before the replay starts and what the replay already gave is skipped, so there is no
+//! gap and no duplicate at the seam.
 
 use std::sync::Arc;
 
@@ -19,7 +24,7 @@ use super::room_session::RoomSession;
 use super::scalars::DateTime;
 use super::EventUpstreams;
 use crate::error::AppError;
-use crate::live::{Delivered, Hub, Kind};
+use crate::live::{Cursor, Delivered, Hub, Kind, ReplayError};
 use crate::telnyx::{wire, SessionParticipants};
 
 /// The subscription root.
@@ -41,60 +46,149 @@ impl Filter {
     }
 }
 
-/// The events of the subscription's hub that `filter` wants, each made current in
-/// `upstreams` as it is resolved. A subscriber more than the hub's buffer behind gets one
-/// error and its subscription ends.
-fn events(ctx: &Context<'_>, filter: Filter) -> impl Stream<Item = Result<RoomEvent, AppError>> + use<> {
-    let receiver = ctx.data_unchecked::<Arc<Hub>>().subscribe();
+/// Where a transport asks an operation to resume, whatever its `after` says: the last cursor
+/// the client saw, from SSE's `Last-Event-ID` or graphql-ws's `connection_init`, newer than
+/// the document it re-sends.
+#[derive(Debug, Clone)]
+pub struct ResumeAfter(pub String);
+
+/// Events replayed per read of the history.
+const REPLAY_PAGE: usize = 256;
+
+/// Where a subscription's stream is.
+enum Phase {
+    /// Replaying the history after the cursor; `page` holds what was read but not yet sent.
+    Replay { after: Cursor, page: std::collections::VecDeque<Arc<Delivered>> },
+    /// Live; events at or before `seen` (the replay's last) are skipped.
+    Live { seen: Option<Cursor> },
+    /// Ended.
+    Done,
+}
+
+/// The events of the subscription's hub that `filter` wants, after `resume` if given, each
+/// made current in `upstreams` as it is resolved. A subscriber more than the hub's buffer
+/// behind gets one error and its subscription ends, as does one whose cursor cannot be
+/// continued from (`EVENTS_EXPIRED`).
+fn events(
+    ctx: &Context<'_>,
+    filter: Filter,
+    resume: Option<Cursor>,
+) -> impl Stream<Item = Result<RoomEvent, AppError>> + use<> {
+    let hub = ctx.data_unchecked::<Arc<Hub>>().clone();
+    // Joined before the replay reads anything, so nothing published meanwhile is missed.
+    let receiver = hub.subscribe();
     let upstreams = ctx.data_unchecked::<Arc<EventUpstreams>>().clone();
-    futures::stream::unfold(Some(receiver), move |receiver| {
-        let upstreams = upstreams.clone();
+    let phase = match resume {
+        Some(after) => Phase::Replay { after, page: Default::default() },
+        None => Phase::Live { seen: None },
+    };
+    futures::stream::unfold((receiver, phase), move |(mut receiver, mut phase)| {
+        let (hub, upstreams) = (hub.clone(), upstreams.clone());
         async move {
-            let mut receiver = receiver?;
             loop {
-                match receiver.recv().await {
-                    Ok(delivered) if filter.wants(&delivered) => {
-                        upstreams.enter(&delivered);
-                        return Some((Ok(RoomEvent::of(delivered)), Some(receiver)));
-                    }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        metrics::counter!("live_subscribers_lagged_total").increment(1);
-                        return Some((Err(AppError::SlowConsumer(missed)), None));
-                    }
-                    Err(RecvError::Closed) => return None,
+                let delivered = match &mut phase {
+                    Phase::Done => return None,
+                    Phase::Replay { after, page } => match page.pop_front() {
+                        Some(delivered) => {
+                            *after = delivered.cursor.clone();
+                            delivered
+                        }
+                        None => match hub.replay(after, REPLAY_PAGE).await {
+                            Ok(read) if read.is_empty() => {
+                                phase = Phase::Live { seen: Some(after.clone()) };
+                                continue;
+                            }
+                            Ok(read) => {
+                                page.extend(read);
+                                continue;
+                            }
+                            Err(error) => {
+                                metrics::counter!("live_resumptions_total", "outcome" => outcome(&error)).increment(1);
+                                let error = match error {
+                                    ReplayError::Expired(expired) => AppError::EventsExpired(expired),
+                                    ReplayError::Unavailable => AppError::LiveUnavailable,
+                                };
+                                return Some((Err(error), (receiver, Phase::Done)));
+                            }
+                        },
+                    },
+                    Phase::Live { seen } => match receiver.recv().await {
+                        Ok(delivered) => {
+                            let replayed = seen.as_ref().is_some_and(|seen| {
+                                seen.epoch == delivered.cursor.epoch && delivered.cursor.position <= seen.position
+                            });
+                            if replayed {
+                                continue;
+                            }
+                            delivered
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            metrics::counter!("live_subscribers_lagged_total").increment(1);
+                            return Some((Err(AppError::SlowConsumer(missed)), (receiver, Phase::Done)));
+                        }
+                        Err(RecvError::Closed) => return None,
+                    },
+                };
+                if filter.wants(&delivered) {
+                    upstreams.enter(&delivered);
+                    return Some((Ok(RoomEvent::of(delivered)), (receiver, phase)));
                 }
             }
         }
     })
 }
 
+fn outcome(error: &ReplayError) -> &'static str {
+    match error {
+        ReplayError::Expired(_) => "expired",
+        ReplayError::Unavailable => "unavailable",
+    }
+}
+
+/// The cursor to resume after: the transport's, else the document's `after`. A cursor that
+/// does not even read as one is `EVENTS_EXPIRED` here, before anything is looked up.
+fn resume_after(ctx: &Context<'_>, after: Option<String>) -> Result<Option<Cursor>, AppError> {
+    let from_transport = ctx.data_opt::<ResumeAfter>().map(|resume| resume.0.clone());
+    from_transport.or(after).map(|text| Cursor::decode(&text).map_err(AppError::EventsExpired)).transpose()
+}
+
 /// Live room events.
 #[Subscription]
 impl Subscription {
-    /// Every event of a room from now on: sessions starting and ending, participants joining
-    /// and leaving. Subscribing looks the room up once with the caller's credential, so only
-    /// those who may read the room hear of it (`NOT_FOUND` otherwise). Needs `video:read`.
+    /// Every event of a room from now on (or, with `after`, from just after that event):
+    /// sessions starting and ending, participants joining and leaving. Subscribing looks the
+    /// room up once with the caller's credential, so only those who may read the room hear of
+    /// it (`NOT_FOUND` otherwise). Needs `video:read`.
     async fn room_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The room's id (a UUID).")] room_id: ID,
+        #[graphql(desc = "Resume after the event with this `cursor`: the retained events since are \
+                          replayed first, then live ones, with no gap and no duplicate. A cursor \
+                          that can no longer be continued from ends the subscription with \
+                          `EVENTS_EXPIRED`: refetch, then subscribe without one.")]
+        after: Option<String>,
     ) -> Result<impl Stream<Item = Result<RoomEvent, AppError>> + use<>, AppError> {
+        let resume = resume_after(ctx, after)?;
         let room = Room::reference(EntityId::from_uuid(parse_uuid("roomId", &room_id)?));
         let id = room.data(ctx).await?.id.as_deref().and_then(|id| Uuid::try_parse(id).ok());
-        Ok(events(ctx, Filter::Room(id.ok_or(AppError::Upstream(crate::telnyx::UpstreamError::InvalidBody))?)))
+        let room = id.ok_or(AppError::Upstream(crate::telnyx::UpstreamError::InvalidBody))?;
+        Ok(events(ctx, Filter::Room(room), resume))
     }
 
-    /// Every event of one session from now on: its end, participants joining and leaving.
-    /// Subscribing looks the session up once, as `roomEvents` does the room. Needs `video:read`.
+    /// Every event of one session from now on (or, with `after`, from just after that event):
+    /// its end, participants joining and leaving. Subscribing looks the session up once, as
+    /// `roomEvents` does the room. Needs `video:read`.
     async fn room_session_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The session's id (a UUID).")] session_id: ID,
+        #[graphql(desc = "Resume after the event with this `cursor`, as `roomEvents` does.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<RoomEvent, AppError>> + use<>, AppError> {
+        let resume = resume_after(ctx, after)?;
         let session = parse_uuid("sessionId", &session_id)?;
         RoomSession::reference(EntityId::from_uuid(session)).data(ctx).await?;
-        Ok(events(ctx, Filter::Session(session)))
+        Ok(events(ctx, Filter::Session(session), resume))
     }
 }
 
@@ -102,6 +196,12 @@ impl Subscription {
 #[derive(Interface)]
 #[graphql(
     field(name = "id", ty = "ID", desc = "The event's id (Telnyx's; a redelivery has the same one)."),
+    field(
+        name = "cursor",
+        ty = "String",
+        desc = "Where the event sits in this service's history of events, opaque: pass it as \
+                `after` to resume just after it."
+    ),
     field(name = "occurred_at", ty = "Option<DateTime>", desc = "When it happened."),
     field(name = "room", ty = "Option<Room>", desc = "The room it happened in."),
     field(name = "session", ty = "Option<RoomSession>", desc = "The session it happened in.")
@@ -143,6 +243,10 @@ impl Base {
         ID(self.0.event.id.clone())
     }
 
+    fn cursor(&self) -> String {
+        self.0.cursor.encode()
+    }
+
     fn occurred_at(&self) -> Option<DateTime> {
         self.0.event.occurred_at.map(DateTime)
     }
@@ -182,6 +286,9 @@ impl RoomSessionStarted {
     async fn id(&self) -> ID {
         self.0.id()
     }
+    async fn cursor(&self) -> String {
+        self.0.cursor()
+    }
     async fn occurred_at(&self) -> Option<DateTime> {
         self.0.occurred_at()
     }
@@ -200,6 +307,9 @@ pub struct RoomSessionEnded(Base);
 impl RoomSessionEnded {
     async fn id(&self) -> ID {
         self.0.id()
+    }
+    async fn cursor(&self) -> String {
+        self.0.cursor()
     }
     async fn occurred_at(&self) -> Option<DateTime> {
         self.0.occurred_at()
@@ -230,6 +340,9 @@ pub struct ParticipantJoined {
 impl ParticipantJoined {
     async fn id(&self) -> ID {
         self.base.id()
+    }
+    async fn cursor(&self) -> String {
+        self.base.cursor()
     }
     async fn occurred_at(&self) -> Option<DateTime> {
         self.base.occurred_at()
@@ -267,6 +380,9 @@ pub struct ParticipantLeft {
 impl ParticipantLeft {
     async fn id(&self) -> ID {
         self.base.id()
+    }
+    async fn cursor(&self) -> String {
+        self.base.cursor()
     }
     async fn occurred_at(&self) -> Option<DateTime> {
         self.base.occurred_at()

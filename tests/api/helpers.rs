@@ -98,3 +98,35 @@ pub async fn spawn_sample_with(tweak: impl FnOnce(&mut Config)) -> (SampleUpstre
     let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), tweak).await;
     (upstream, app)
 }
+
+/// One event of a Server-Sent Events stream.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SseFrame {
+    /// `event:`.
+    pub event: String,
+    /// `id:`, if the server set one.
+    pub id: Option<String>,
+    /// `data:` (its lines joined).
+    pub data: String,
+}
+
+/// The events of a Server-Sent Events text, comments (keep-alives) left out.
+pub fn sse_frames(text: &str) -> Vec<SseFrame> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut frame = SseFrame::default();
+            for line in block.lines() {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => frame.event = value.to_owned(),
+                    "id" => frame.id = Some(value.to_owned()),
+                    "data" if frame.data.is_empty() => frame.data = value.to_owned(),
+                    "data" => frame.data = format!("{}\n{value}", frame.data),
+                    _ => {}
+                }
+            }
+            (!frame.event.is_empty()).then_some(frame)
+        })
+        .collect()
+}

@@ -379,9 +379,11 @@ async fn sse_streams_the_same_events() {
         let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await.unwrap().unwrap().unwrap();
         text.push_str(std::str::from_utf8(&chunk).unwrap());
     }
-    let event = text.split("\n\n").find(|e| e.contains("ev-sse")).unwrap();
-    assert!(event.starts_with("event: next\ndata: "), "{event}");
-    let data: Value = serde_json::from_str(event.trim_start_matches("event: next\ndata: ")).unwrap();
+    let frames = crate::helpers::sse_frames(&text);
+    let frame = frames.iter().find(|frame| frame.data.contains("ev-sse")).unwrap();
+    assert_eq!(frame.event, "next", "{text}");
+    assert!(frame.id.as_ref().is_some_and(|id| !id.is_empty()), "each event carries its cursor as its id: {text}");
+    let data: Value = serde_json::from_str(&frame.data).unwrap();
     assert_eq!(data, json!({ "data": { "roomEvents": { "__typename": "ParticipantJoined", "id": "ev-sse" } } }));
 }
 

@@ -23,5 +23,6 @@ mod process;
 mod protocol;
 mod rate_limits;
 mod requests;
+mod resume;
 mod schema;
 mod trusted;

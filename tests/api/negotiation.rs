@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use telnyx_rooms_graphql::sample_upstream::SAMPLE_API_KEY;
 
-use crate::helpers::{error_codes, ids, spawn_sample, TestApp};
+use crate::helpers::{error_codes, ids, spawn_sample, sse_frames, TestApp};
 
 /// What urql sends with every operation (and with `fetchSubscriptions`).
 const URQL: &str = "application/graphql-response+json, application/graphql+json, application/json, \
@@ -47,13 +47,9 @@ fn content_type(response: &reqwest::Response) -> String {
 
 /// The `next` payloads and whether `complete` ended the stream, from a whole SSE body.
 fn events(text: &str) -> (Vec<Value>, bool) {
-    let frames: Vec<&str> = text.split("\n\n").filter(|frame| frame.starts_with("event:")).collect();
-    let next = frames
-        .iter()
-        .filter_map(|frame| frame.strip_prefix("event: next\ndata: "))
-        .map(|data| serde_json::from_str(data).unwrap())
-        .collect();
-    (next, frames.last().is_some_and(|frame| frame.lines().next() == Some("event: complete")))
+    let frames = sse_frames(text);
+    let next = frames.iter().filter(|f| f.event == "next").map(|f| serde_json::from_str(&f.data).unwrap()).collect();
+    (next, frames.last().is_some_and(|frame| frame.event == "complete"))
 }
 
 #[tokio::test]
@@ -101,7 +97,7 @@ async fn a_subscription_from_a_client_that_merely_accepts_a_stream_streams() {
             let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk()).await;
             text.push_str(std::str::from_utf8(&chunk.unwrap().unwrap().unwrap()).unwrap());
         }
-        assert!(text.contains("event: next\ndata: "), "{text}");
+        assert!(sse_frames(&text).iter().any(|frame| frame.event == "next" && frame.data.contains(event)), "{text}");
     }
 }
 

@@ -1,0 +1,317 @@
+//! Resumable live rooms: a subscriber that reconnects after the cursor of the last event it
+//! received gets exactly the events it missed, in order, once, then live ones, over SSE
+//! (`Last-Event-ID`, as a browser's `EventSource` sends it), `after`, and graphql-ws's
+//! `connection_init`; a cursor that cannot be continued from ends the subscription with
+//! `EVENTS_EXPIRED`. Through a real `redis-server` too, across two instances.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use telnyx_rooms_graphql::config::Config;
+use telnyx_rooms_graphql::live::Cursor;
+use telnyx_rooms_graphql::sample_upstream::{SampleUpstream, SAMPLE_API_KEY};
+
+use crate::helpers::{ids, spawn_app_with, sse_frames, TestApp};
+use crate::live::{deliver, joined, live, spawn_live, Ws};
+use crate::process::RedisServer;
+
+const SUBSCRIPTION: &str =
+    "subscription($room: ID!, $after: String) { roomEvents(roomId: $room, after: $after) { id cursor } }";
+
+/// An SSE subscription to the room's events, opened as a browser's `EventSource` opens it
+/// (`GET`, `Accept: text/event-stream`), with `Last-Event-ID` and `after` if given.
+async fn open(app: &TestApp, room: &str, last_event_id: Option<&str>, after: Option<&str>) -> Stream {
+    let variables = json!({ "room": room, "after": after });
+    let mut request = app
+        .http
+        .get(app.url())
+        .query(&[("query", SUBSCRIPTION), ("variables", &variables.to_string())])
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("Bearer {SAMPLE_API_KEY}"));
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    Ws::settle().await;
+    Stream { response, text: String::new(), read: 0 }
+}
+
+/// An open SSE response, read frame by frame.
+struct Stream {
+    response: reqwest::Response,
+    text: String,
+    /// Frames already returned.
+    read: usize,
+}
+
+/// One `next` event: the webhook's id and the event's cursor, or the error code.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Event { id: String, cursor: String },
+    Error(String),
+    Complete,
+}
+
+impl Stream {
+    /// The next frame (waiting up to 10 s for it).
+    async fn next(&mut self) -> Got {
+        loop {
+            let frames = sse_frames(&self.text);
+            // The last block may be incomplete until its blank line arrives.
+            let complete = if self.text.ends_with("\n\n") { frames.len() } else { frames.len().saturating_sub(1) };
+            if self.read < complete {
+                let frame = frames[self.read].clone();
+                self.read += 1;
+                if frame.event == "complete" {
+                    return Got::Complete;
+                }
+                let body: Value = serde_json::from_str(&frame.data).unwrap();
+                if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
+                    assert_eq!(frame.id, None, "an error has no cursor");
+                    return Got::Error(code.to_owned());
+                }
+                let event = &body["data"]["roomEvents"];
+                let cursor = event["cursor"].as_str().unwrap().to_owned();
+                assert_eq!(frame.id.as_deref(), Some(cursor.as_str()), "the SSE id is the event's cursor");
+                return Got::Event { id: event["id"].as_str().unwrap().to_owned(), cursor };
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("a frame within 10 s")
+                .unwrap()
+                .expect("the stream is open");
+            self.text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next `count` events' webhook ids (each must be an event).
+    async fn ids(&mut self, count: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            match self.next().await {
+                Got::Event { id, .. } => ids.push(id),
+                other => panic!("expected an event after {ids:?}, got {other:?}"),
+            }
+        }
+        ids
+    }
+
+    /// The next event's cursor (it must be `id`'s).
+    async fn cursor_of(&mut self, id: &str) -> String {
+        match self.next().await {
+            Got::Event { id: got, cursor } if got == id => cursor,
+            other => panic!("expected {id}, got {other:?}"),
+        }
+    }
+}
+
+fn names(prefix: &str, range: std::ops::RangeInclusive<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}-{i}")).collect()
+}
+
+async fn deliver_all(app: &TestApp, ids: &[String], room: &str) {
+    for id in ids {
+        assert_eq!(deliver(app, &joined(id, room)).await, 200, "{id}");
+    }
+}
+
+/// A first event and its cursor, received by a subscriber that then goes away.
+async fn first_cursor(app: &TestApp, id: &str) -> String {
+    let mut stream = open(app, ids::ROOM, None, None).await;
+    deliver_all(app, &[id.to_owned()], ids::ROOM).await;
+    stream.cursor_of(id).await
+}
+
+#[tokio::test]
+async fn a_subscriber_back_with_last_event_id_gets_exactly_what_it_missed_then_live_events() {
+    let (_upstream, app) = spawn_live(|_| {}).await;
+    let cursor = first_cursor(&app, "gone-0").await;
+
+    let missed = names("missed", 1..=50);
+    deliver_all(&app, &missed, ids::ROOM).await;
+    let mut back = open(&app, ids::ROOM, Some(&cursor), None).await;
+    assert_eq!(back.ids(50).await, missed);
+
+    deliver_all(&app, &["after-1".to_owned()], ids::ROOM).await;
+    assert_eq!(back.ids(1).await, ["after-1"], "live after the replay, nothing twice");
+}
+
+#[tokio::test]
+async fn after_and_graphql_ws_s_connection_init_resume_the_same_way() {
+    let (_upstream, app) = spawn_live(|_| {}).await;
+    let cursor = first_cursor(&app, "ws-0").await;
+    deliver_all(&app, &names("ws", 1..=3), ids::ROOM).await;
+
+    let mut by_after = open(&app, ids::ROOM, None, Some(&cursor)).await;
+    assert_eq!(by_after.ids(3).await, names("ws", 1..=3));
+
+    // graphql-ws re-sends its `subscribe` unchanged on reconnecting; the cursor comes in the
+    // new connection's `connection_init`, by operation id.
+    let mut ws = Ws::init(&app, json!({ "resume": { "7": cursor } })).await;
+    let document = format!("subscription {{ roomEvents(roomId: \"{}\") {{ id }} }}", ids::ROOM);
+    ws.subscribe("7", &document).await;
+    for id in names("ws", 1..=3) {
+        let next = ws.next().await;
+        assert_eq!(
+            (next["id"].as_str(), next["payload"]["data"]["roomEvents"]["id"].as_str()),
+            (Some("7"), Some(id.as_str()))
+        );
+    }
+    // Used once: the same id subscribed again later starts from now.
+    ws.send(json!({ "type": "complete", "id": "7" })).await;
+    ws.subscribe("7", &document).await;
+    Ws::settle().await;
+    deliver_all(&app, &["ws-4".to_owned()], ids::ROOM).await;
+    assert_eq!(ws.next().await["payload"]["data"]["roomEvents"]["id"], "ws-4");
+}
+
+#[tokio::test]
+async fn a_replay_skips_other_rooms_events_as_live_delivery_does() {
+    let (_upstream, app) = spawn_live(|_| {}).await;
+    let cursor = first_cursor(&app, "mine-0").await;
+    let other_room = "0f0f0f0f-1111-4222-8333-444455556666";
+    for i in 1..=5 {
+        deliver_all(&app, &[format!("mine-{i}")], ids::ROOM).await;
+        deliver_all(&app, &[format!("theirs-{i}")], other_room).await;
+    }
+    let mut back = open(&app, ids::ROOM, Some(&cursor), None).await;
+    assert_eq!(back.ids(5).await, names("mine", 1..=5));
+}
+
+#[tokio::test]
+async fn the_seam_between_replay_and_live_has_no_gap_and_no_duplicate_under_a_steady_stream() {
+    let (_upstream, app) = spawn_live(|_| {}).await;
+    let cursor = first_cursor(&app, "steady-0").await;
+    let all = names("steady", 1..=150);
+    let posting = {
+        let (app, all) = (TestApp { addr: app.addr, http: app.http.clone() }, all.clone());
+        tokio::spawn(async move {
+            for id in &all {
+                assert_eq!(deliver(&app, &joined(id, ids::ROOM)).await, 200);
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    // Reconnects while webhooks keep arriving: some are replayed, the rest come live.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut back = open(&app, ids::ROOM, Some(&cursor), None).await;
+    assert_eq!(back.ids(150).await, all);
+    posting.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cursor_that_cannot_be_continued_from_ends_the_subscription_with_events_expired() {
+    let (_upstream, app) = spawn_live(|config| config.live_retention_events = 3).await;
+    let kept = first_cursor(&app, "kept-0").await;
+    let valid = Cursor::decode(&kept).unwrap();
+    let ahead =
+        Cursor { position: telnyx_rooms_graphql::live::history::Position { millis: 0, seq: 999 }, ..valid.clone() };
+    let other_epoch = Cursor { epoch: "0123456789abcdef".into(), ..valid };
+    // Another process, or this one before a restart: its own history.
+    let (_other_upstream, other) = spawn_live(|_| {}).await;
+    let from_another_process = first_cursor(&other, "elsewhere-0").await;
+
+    let cases = [
+        ("forged", "bm90LWEtY3Vyc29y".to_owned()),
+        ("not even base64", "%%%".to_owned()),
+        ("ahead of every event", ahead.encode()),
+        ("another epoch", other_epoch.encode()),
+        ("another process's", from_another_process),
+    ];
+    for (what, cursor) in cases {
+        let mut stream = open(&app, ids::ROOM, Some(&cursor), None).await;
+        assert_eq!(stream.next().await, Got::Error("EVENTS_EXPIRED".into()), "{what}");
+        assert_eq!(stream.next().await, Got::Complete, "{what}: one error, then the end");
+    }
+
+    // Trimmed: with 3 events retained, four more push out what followed the cursor.
+    deliver_all(&app, &names("push", 1..=4), ids::ROOM).await;
+    let mut stream = open(&app, ids::ROOM, Some(&kept), None).await;
+    assert_eq!(stream.next().await, Got::Error("EVENTS_EXPIRED".into()), "trimmed");
+}
+
+#[tokio::test]
+async fn an_event_source_without_headers_runs_from_this_origin_but_not_from_another_site() {
+    let (_upstream, app) = spawn_live(|_| {}).await;
+    let query = format!("subscription {{ roomEvents(roomId: \"{}\") {{ id }} }}", ids::ROOM);
+    let request = |site: &str| {
+        app.http
+            .get(app.url())
+            .query(&[("query", &query)])
+            .header("accept", "text/event-stream")
+            .header("sec-fetch-site", site)
+            .header("sec-fetch-mode", "cors")
+    };
+    let same = request("same-origin").send().await.unwrap();
+    assert_eq!(same.status(), 200);
+    assert!(same.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    for site in ["cross-site", "same-site"] {
+        let refused = request(site).send().await.unwrap();
+        assert_eq!(refused.status(), 400, "{site}");
+    }
+}
+
+async fn with_redis(redis: &RedisServer, upstream: &SampleUpstream, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let url = redis.url();
+    spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), move |config| {
+        live(config);
+        config.redis_url = Some(url.into());
+        tweak(config);
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_a_subscriber_moving_to_another_instance_gets_what_it_missed() {
+    let redis = RedisServer::start().await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let (a, b) = (with_redis(&redis, &upstream, |_| {}).await, with_redis(&redis, &upstream, |_| {}).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cursor = first_cursor(&a, "moved-0").await;
+
+    // Webhooks keep reaching A while the subscriber reconnects, to B.
+    let missed = names("moved", 1..=50);
+    deliver_all(&a, &missed, ids::ROOM).await;
+    let mut on_b = open(&b, ids::ROOM, Some(&cursor), None).await;
+    assert_eq!(on_b.ids(50).await, missed);
+    deliver_all(&a, &["moved-51".to_owned()], ids::ROOM).await;
+    assert_eq!(on_b.ids(1).await, ["moved-51"]);
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_trimmed_or_lost_history_is_events_expired() {
+    let mut redis = RedisServer::start().await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let app = with_redis(&redis, &upstream, |config| config.live_retention_events = 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Redis trims whole nodes of its stream (100 entries each by default): 250 more events
+    // push out what followed the cursor.
+    let cursor = first_cursor(&app, "trim-0").await;
+    deliver_all(&app, &names("trim", 1..=250), ids::ROOM).await;
+    let mut stream = open(&app, ids::ROOM, Some(&cursor), None).await;
+    assert_eq!(stream.next().await, Got::Error("EVENTS_EXPIRED".into()), "trimmed");
+
+    // A cursor still retained resumes.
+    let recent = first_cursor(&app, "recent-0").await;
+    deliver_all(&app, &["recent-1".to_owned()], ids::ROOM).await;
+    assert_eq!(open(&app, ids::ROOM, Some(&recent), None).await.ids(1).await, ["recent-1"]);
+
+    // Redis restarts empty: its stream and epoch are gone, so the cursor is from another epoch.
+    redis.restart().await;
+    let mut back = None;
+    for _ in 0..50 {
+        let mut stream = open(&app, ids::ROOM, Some(&recent), None).await;
+        match stream.next().await {
+            Got::Error(code) if code == "SERVICE_UNAVAILABLE" => tokio::time::sleep(Duration::from_millis(200)).await,
+            got => {
+                back = Some(got);
+                break;
+            }
+        }
+    }
+    assert_eq!(back, Some(Got::Error("EVENTS_EXPIRED".into())), "after Redis lost the stream");
+}
