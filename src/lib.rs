@@ -11,7 +11,8 @@
 //!   its credential, deadline and upstream budget; subscriptions over graphql-transport-ws
 //!   (WebSocket) and GraphQL over SSE.
 //! - [`live`]: Telnyx's signed webhooks in, and the fan-out of their events to subscribers on
-//!   every replica (through a Redis stream when configured).
+//!   every replica (through a Redis stream when configured); `live::history` keeps each event's
+//!   cursor and the retained history a reconnecting subscriber resumes from.
 //! - [`auth`]: caller identity: `passthrough` (forward the caller's Telnyx key) or `jwt`
 //!   (end-user JWTs checked against the identity provider's JWKS, scopes); rate limits (per
 //!   process, or shared through Redis); trusted-document manifests. Knows no Telnyx or GraphQL.

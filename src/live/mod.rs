@@ -1,6 +1,6 @@
 //! Live rooms: Telnyx's signed webhooks in ([`webhook`]), fanned out to subscribers on every
 //! replica ([`hub`]), and out again as GraphQL subscriptions over graphql-transport-ws
-//! ([`ws`]) and GraphQL over SSE ([`sse`]); each event keeps a cursor into a retained history
+//! and GraphQL over SSE (in `http`); each event keeps a cursor into a retained history
 //! ([`history`]), so a subscriber that reconnects resumes where it left off.
 //!
 //! Knows nothing of Telnyx's REST API; the subscription types live in `schema`.

@@ -34,15 +34,15 @@ export async function freePort() {
   return port;
 }
 
-/** A running child process whose output is kept for error messages. */
+/** A running child process (the service binary, or `options.command`) whose output is kept for error messages. */
 class Child {
   constructor(name, args, options) {
-    if (!existsSync(serviceBin)) {
+    if (!options.command && !existsSync(serviceBin)) {
       throw new Error(`${serviceBin} does not exist: run \`cargo build\` first or set SERVICE_BIN`);
     }
     this.name = name;
     this.output = '';
-    this.process = spawn(serviceBin, args, {
+    this.process = spawn(options.command ?? serviceBin, args, {
       cwd: options.cwd ?? process.cwd(),
       env: { ...process.env, NO_COLOR: '1', RUST_LOG: process.env.RUST_LOG ?? 'info', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,8 +126,9 @@ export async function startSampleUpstream() {
  * The service on a free loopback port, against `upstreamBaseUrl` (or its own sample with `demo`);
  * `env` adds to (or overrides) the environment it inherits.
  */
-export async function startService({ upstreamBaseUrl, apiKey, demo = false, extraArgs = [], cwd, env } = {}) {
-  const port = await freePort();
+export async function startService({ upstreamBaseUrl, apiKey, demo = false, extraArgs = [], cwd, env, port: wanted } = {}) {
+  // A given port lets a test restart a replica where its clients will reconnect.
+  const port = wanted ?? (await freePort());
   const args = ['--listen-addr', `127.0.0.1:${port}`, ...extraArgs];
   if (demo) args.push('--demo');
   if (upstreamBaseUrl) args.push('--telnyx-api-base-url', upstreamBaseUrl);
@@ -143,6 +144,24 @@ export async function startService({ upstreamBaseUrl, apiKey, demo = false, extr
       stop: () => child.stop(),
       child,
     };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/**
+ * A real `redis-server` (Debian's; `.ci/run` installs it) on a free loopback port, persisting
+ * nothing; `url` for `REDIS_URL`, `stop()` kills it by its PID.
+ */
+export async function startRedis() {
+  const port = await freePort();
+  const child = new Child('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    command: 'redis-server',
+  });
+  try {
+    await child.waitForOutput(/Ready to accept connections/);
+    return { url: `redis://127.0.0.1:${port}`, stop: () => child.stop(), child };
   } catch (error) {
     await child.stop();
     throw error;

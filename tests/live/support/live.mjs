@@ -28,33 +28,49 @@ export function telnyxKeyPair() {
 }
 
 /**
- * Starts the sample upstream and the service with a fresh webhook key; returns the URLs,
- * `deliver(event)` (a signed `POST /webhooks/telnyx`) and `stop()` (call it from `after`).
+ * Starts the sample upstream and the service with a fresh webhook key (sharing live events
+ * through `redisUrl` if given); returns the URLs, `deliver(event)` (a signed
+ * `POST /webhooks/telnyx`), `replica()` (another instance, for a fleet), `restart()` (the
+ * service stopped and started again on its port) and `stop()` (call it from `after`).
  */
-export async function startLiveStack() {
+export async function startLiveStack({ redisUrl } = {}) {
   const { publicKey, privateKey } = telnyxKeyPair();
   const upstream = await startSampleUpstream();
+  const env = { TELNYX_PUBLIC_KEY: publicKey, ...(redisUrl && { REDIS_URL: redisUrl }) };
+  const start = (port) => startService({ upstreamBaseUrl: upstream.baseUrl, apiKey: SAMPLE_API_KEY, env, port });
   let service;
   try {
-    service = await startService({
-      upstreamBaseUrl: upstream.baseUrl,
-      apiKey: SAMPLE_API_KEY,
-      env: { TELNYX_PUBLIC_KEY: publicKey },
-    });
+    service = await start();
   } catch (error) {
     await upstream.stop();
     throw error;
   }
+  const replicas = [];
   return {
     upstreamBaseUrl: upstream.baseUrl,
     baseUrl: service.baseUrl,
     graphqlUrl: service.graphqlUrl,
     wsUrl: service.wsUrl,
-    service,
+    get service() {
+      return service;
+    },
     /** Delivers `event` (an envelope object) as Telnyx does; resolves with status and body. */
     deliver: (event) => deliverSigned(service.baseUrl, privateKey, event),
+    /** Another instance with the same settings; `deliver(event)` posts to it. */
+    async replica() {
+      const other = await start();
+      replicas.push(other);
+      return { ...other, deliver: (event) => deliverSigned(other.baseUrl, privateKey, event) };
+    },
+    /** Stops the service (SIGTERM, as a rolling restart does) and starts it again on its port. */
+    async restart({ whileDown = async () => {} } = {}) {
+      const port = new URL(service.baseUrl).port;
+      await service.stop();
+      await whileDown();
+      service = await start(Number(port));
+    },
     async stop() {
-      const results = await Promise.allSettled([service.stop(), upstream.stop()]);
+      const results = await Promise.allSettled([service.stop(), upstream.stop(), ...replicas.map((r) => r.stop())]);
       const failed = results.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
     },
