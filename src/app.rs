@@ -175,6 +175,7 @@ fn schema_options(config: &Config) -> SchemaOptions {
         apq_cache_size: config.apq_cache_size,
         document_limits: config.document_limits(),
         scopes_in_sdl: config.auth_mode == AuthMode::Jwt,
+        subscriber_buffer: config.subscriber_buffer,
     }
 }
 

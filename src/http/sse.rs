@@ -51,15 +51,15 @@ pub async fn serve(
     if let Err((code, message)) = admit(state.trusted_documents.as_deref(), &mut request, id) {
         return request_error(StatusCode::BAD_REQUEST, code, &message, media);
     }
-    let upstreams;
-    (request.data, upstreams) = subscriber.data();
+    let streaming;
+    (request.data, streaming) = subscriber.data();
     // A reconnecting client (a browser's `EventSource` by itself, graphql-sse's client through
     // its `headers`) names the last event it received.
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
         request.data.insert(ResumeAfter(last.to_owned()));
     }
     let policy = RequestPolicy { mutations: post, ..subscriber.policy() };
-    let results = state.executor.execute_stream(request, policy).await;
+    let results = state.executor.execute_stream(request, policy, streaming).await;
     let closing = state.closing.clone();
     let expires_at = subscriber.expires_at();
     let held = (subscriber, Counted::new());
@@ -67,16 +67,16 @@ pub async fn serve(
         // When the token expires the stream is complete; shutdown just closes the connection,
         // without `complete`, so clients reconnect (to another replica) and resume.
         .take_until(Box::pin(expiry(expires_at)))
-        .map(move |response| {
+        .map(move |frame| {
             // The frame is written as soon as it is yielded (SSE streams are not buffered).
-            delivered(&upstreams);
+            delivered(&frame);
             let event = Event::default().event("next");
             // Each event's cursor is its SSE id, which a reconnecting client sends back.
-            let event = match upstreams.take_cursor() {
+            let event = match &frame.cursor {
                 Some(cursor) => event.id(cursor.encode()),
                 None => event,
             };
-            event.json_data(&response)
+            Ok::<_, axum::Error>(event.data(&frame.json))
         })
         .chain(futures::stream::iter([Ok(Event::default().event("complete").data(""))]))
         .take_until(Box::pin(shutdown(closing)))

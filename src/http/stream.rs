@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::auth::{sha256_hex, AuthError, Caller, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
-use crate::schema::{EventUpstreams, RequestPolicy, RoomScope};
+use crate::schema::{EventUpstreams, Frame, RequestPolicy, RoomScope, Streaming};
 use crate::telnyx::Credential;
 
 use super::admission::caller_key;
@@ -87,9 +87,9 @@ impl Subscriber {
         self.caller.as_ref().map(|caller| caller.expires_at)
     }
 
-    /// The data one operation of this subscriber runs with, and its upstreams (which tell
-    /// when the event being resolved arrived).
-    pub fn data(&self) -> (async_graphql::Data, Arc<EventUpstreams>) {
+    /// The data one operation of this subscriber runs with, and what the executor needs to
+    /// know of it to stream its results.
+    pub fn data(&self) -> (async_graphql::Data, Streaming) {
         let mut data = async_graphql::Data::default();
         let limits = &self.state.limits;
         let upstreams = Arc::new(EventUpstreams::new(
@@ -102,8 +102,14 @@ impl Subscriber {
         ));
         data.insert(upstreams.clone());
         data.insert(self.state.hub.clone());
-        data.insert(RoomScope::new(self.caller.as_ref().and_then(|c| c.rooms.as_deref())));
-        (data, upstreams)
+        let rooms = self.caller.as_ref().and_then(|c| c.rooms.as_deref());
+        data.insert(RoomScope::new(rooms));
+        // Who the operation reads as: the credential (as a digest) and the rooms it may see.
+        let mut rooms: Vec<String> = rooms.unwrap_or_default().iter().map(ToString::to_string).collect();
+        rooms.sort_unstable();
+        let scoped = self.caller.as_ref().is_some_and(|c| c.rooms.is_some());
+        let audience = format!("{}|{scoped}|{}", self.credential_key, rooms.join(","));
+        (data, Streaming { upstreams, audience })
     }
 
     /// The policy streaming operations run under.
@@ -177,8 +183,8 @@ pub async fn shutdown(mut closing: tokio::sync::watch::Receiver<bool>) {
 
 /// Records how long an event took from reaching this process to being written to a
 /// subscriber (`live_delivery_seconds`), once its frame is out.
-pub fn delivered(upstreams: &EventUpstreams) {
-    if let Some(received) = upstreams.event_received() {
+pub fn delivered(frame: &Frame) {
+    if let Some(received) = frame.received {
         metrics::histogram!("live_delivery_seconds").record(received.elapsed());
     }
 }

@@ -25,7 +25,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use async_graphql::Response;
+use std::sync::Arc;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response as HttpResponse;
@@ -36,6 +37,7 @@ use tokio_stream::StreamMap;
 use super::admission::admit;
 use super::stream::{delivered, expiry, shutdown, Refusal, Subscriber};
 use super::AppState;
+use crate::schema::Frame;
 
 /// The only subprotocol served.
 pub const PROTOCOL: &str = "graphql-transport-ws";
@@ -99,7 +101,7 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
 }
 
 /// One operation's next result, or its end (`None`).
-type Results = BoxStream<'static, Option<Response>>;
+type Results = BoxStream<'static, Option<Arc<Frame>>>;
 
 struct Connection {
     state: AppState,
@@ -109,8 +111,6 @@ struct Connection {
     operations: StreamMap<String, Results>,
     /// Whether the operation with this id has produced a result yet.
     started: std::collections::HashSet<String>,
-    /// Each operation's upstreams, which tell when its current event arrived.
-    upstreams: std::collections::HashMap<String, std::sync::Arc<crate::schema::EventUpstreams>>,
     /// From `connection_init`: the cursor each operation id resumes after, used once.
     resume: std::collections::HashMap<String, String>,
 }
@@ -127,7 +127,6 @@ impl Connection {
             subscriber: None,
             operations: StreamMap::new(),
             started: Default::default(),
-            upstreams: Default::default(),
             resume: Default::default(),
         }
     }
@@ -212,7 +211,6 @@ impl Connection {
                 if let Some(id) = message.get("id").and_then(Value::as_str) {
                     if self.operations.remove(id).is_some() {
                         self.started.remove(id);
-                        self.upstreams.remove(id);
                         metrics::gauge!("live_subscriptions").decrement(1.0);
                     }
                 }
@@ -250,56 +248,56 @@ impl Connection {
             let refused = send(socket, json!({ "type": "error", "id": id, "payload": error })).await;
             return refused.err().map(|_| (1011, String::new()));
         }
-        let upstreams;
-        (request.data, upstreams) = subscriber.data();
+        let streaming;
+        (request.data, streaming) = subscriber.data();
         if let Some(cursor) = self.resume.remove(id) {
             request.data.insert(crate::schema::ResumeAfter(cursor));
         }
-        self.upstreams.insert(id.to_owned(), upstreams);
-        let results = subscriber.state().executor.execute_stream(request, subscriber.policy()).await;
+        let results = subscriber.state().executor.execute_stream(request, subscriber.policy(), streaming).await;
         self.operations.insert(id.to_owned(), results.map(Some).chain(futures::stream::iter([None])).boxed());
         metrics::gauge!("live_subscriptions").increment(1.0);
         None
     }
 
     /// Sends an operation's result or end; false if the socket is gone.
-    async fn on_result(&mut self, socket: &mut WebSocket, id: String, result: Option<Response>) -> bool {
+    async fn on_result(&mut self, socket: &mut WebSocket, id: String, result: Option<Arc<Frame>>) -> bool {
+        // Ids are the client's: written as JSON strings into the shared frame's envelope.
+        let quoted = serde_json::to_string(&id).unwrap_or_default();
         let message = match result {
             None => {
                 self.operations.remove(&id);
-                self.upstreams.remove(&id);
                 metrics::gauge!("live_subscriptions").decrement(1.0);
                 if !self.started.remove(&id) {
                     // It ended having sent `error` (or nothing at all): no `complete` after `error`.
                     return true;
                 }
-                json!({ "type": "complete", "id": id })
+                format!(r#"{{"type":"complete","id":{quoted}}}"#)
             }
-            Some(response) => {
+            Some(frame) => {
                 let first = self.started.insert(id.clone());
-                let request_error = response.data == async_graphql::Value::Null
-                    && !response.errors.is_empty()
-                    && response.errors.iter().all(|e| e.path.is_empty());
-                if first && request_error {
+                match (&frame.refused, first) {
                     // Refused before it ran (validation, limits): one `error`, and the operation
                     // is over. Errors while running (e.g. the room does not exist) are results:
                     // `next`, then `complete`, as graphql-ws's own server does and as gateways
                     // pass them on.
-                    self.started.remove(&id);
-                    self.operations.remove(&id);
-                    self.upstreams.remove(&id);
-                    metrics::gauge!("live_subscriptions").decrement(1.0);
-                    json!({ "type": "error", "id": id, "payload": response.errors })
-                } else {
-                    let sent = send(socket, json!({ "type": "next", "id": id, "payload": response })).await.is_ok();
-                    if let (true, Some(upstreams)) = (sent, self.upstreams.get(&id)) {
-                        delivered(upstreams);
+                    (Some(errors), true) => {
+                        self.started.remove(&id);
+                        self.operations.remove(&id);
+                        metrics::gauge!("live_subscriptions").decrement(1.0);
+                        format!(r#"{{"type":"error","id":{quoted},"payload":{errors}}}"#)
                     }
-                    return sent;
+                    _ => {
+                        let next = format!(r#"{{"type":"next","id":{quoted},"payload":{}}}"#, frame.json);
+                        let sent = send_text(socket, next).await.is_ok();
+                        if sent {
+                            delivered(&frame);
+                        }
+                        return sent;
+                    }
                 }
             }
         };
-        send(socket, message).await.is_ok()
+        send_text(socket, message).await.is_ok()
     }
 }
 
@@ -326,7 +324,12 @@ fn resume_in(payload: &Value, max: usize) -> std::collections::HashMap<String, S
 }
 
 async fn send(socket: &mut WebSocket, message: Value) -> Result<(), axum::Error> {
-    tokio::time::timeout(Duration::from_secs(30), socket.send(Message::Text(Utf8Bytes::from(message.to_string()))))
+    send_text(socket, message.to_string()).await
+}
+
+/// Sends a message already written as JSON.
+async fn send_text(socket: &mut WebSocket, message: String) -> Result<(), axum::Error> {
+    tokio::time::timeout(Duration::from_secs(30), socket.send(Message::Text(Utf8Bytes::from(message))))
         .await
         .unwrap_or_else(|_| Err(axum::Error::new("the client did not read for 30 s")))
 }

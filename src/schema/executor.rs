@@ -13,7 +13,9 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
+use super::shared::{Frame, Shared};
 use super::spec::{self, coded, Shape};
+use super::EventUpstreams;
 use super::{AppSchema, OPERATION_HEADER};
 use crate::error::{code_graphql_error, hide_suggestions, rejection_error};
 use crate::guard::{self, DocumentLimits};
@@ -27,6 +29,16 @@ pub struct RequestPolicy {
     pub federation_sdl: bool,
     /// Whether the transport streams results (WebSocket, SSE), so subscriptions may run.
     pub streams: bool,
+}
+
+/// What a streaming transport tells the executor about an operation it runs.
+pub struct Streaming {
+    /// The operation's upstreams, which know the event being resolved (its cursor, its
+    /// arrival).
+    pub upstreams: Arc<EventUpstreams>,
+    /// Who the operation reads as: identical subscriptions share a resolution only within one
+    /// audience (the upstream credential's digest and the room scope).
+    pub audience: String,
 }
 
 /// The most errors one response carries; the rest are summed up in one more, as graphql-js
@@ -50,6 +62,10 @@ pub struct Executor {
     /// CPU: those are parsed on the blocking pool, a few at a time, so that a stream of them
     /// cannot occupy the async workers that answer everyone else (and `/health`).
     large_parses: tokio::sync::Semaphore,
+    /// Subscriptions resolved once for all identical subscribers.
+    shared: Shared,
+    /// Frames a subscriber of a shared subscription may fall behind.
+    subscriber_buffer: usize,
 }
 
 /// Documents up to this size parse in well under a millisecond, so inline.
@@ -64,7 +80,18 @@ impl Executor {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let large_parses = tokio::sync::Semaphore::new((cores / 2).max(1));
         let scopes_in_sdl = options.scopes_in_sdl;
-        Self { schema, shape: Shape::of_schema(), documents, introspection, scopes_in_sdl, limits, large_parses }
+        let (shared, subscriber_buffer) = (Shared::default(), options.subscriber_buffer);
+        Self {
+            schema,
+            shape: Shape::of_schema(),
+            documents,
+            introspection,
+            scopes_in_sdl,
+            limits,
+            large_parses,
+            shared,
+            subscriber_buffer,
+        }
     }
 
     /// The schema's SDL (what `schema.graphql` holds).
@@ -97,15 +124,20 @@ impl Executor {
         self.finish(response)
     }
 
-    /// Runs one request on a streaming transport: a subscription yields a response per
-    /// event; any other operation one response. The same checks, limits and repairs apply.
+    /// Runs one request on a streaming transport: a subscription yields a frame per event;
+    /// any other operation one frame. The same checks, limits and repairs apply. A
+    /// subscription from now (not resuming after a cursor) shares one resolution, and one
+    /// frame per event, with the identical subscriptions of the same audience on this replica
+    /// (see [`super::shared`]).
     pub async fn execute_stream(
         self: &Arc<Self>,
         mut request: Request,
         policy: RequestPolicy,
-    ) -> BoxStream<'static, Response> {
+        streaming: Streaming,
+    ) -> BoxStream<'static, Arc<Frame>> {
+        let query = std::mem::take(&mut request.query);
         let prepared = async {
-            let document = self.document(&mut request).await?;
+            let document = self.document_of(&query, request.extensions.remove("persistedQuery")).await?;
             let operation_name = request.operation_name.clone();
             let checks = spec::Checks { introspection: self.introspection, policy };
             spec::check(&document, operation_name.as_deref(), &request.variables, checks)?;
@@ -113,17 +145,60 @@ impl Executor {
         };
         let (document, operation_name) = match prepared.await {
             Ok(prepared) => prepared,
-            Err(error) => return futures::stream::iter([self.finish(Response::from_errors(vec![error]))]).boxed(),
+            Err(error) => {
+                let response = self.finish(Response::from_errors(vec![error]));
+                return futures::stream::iter([Arc::new(Frame::of(&response, true))]).boxed();
+            }
         };
+        let key = self.share_key(&request, &query, &document, operation_name.as_deref(), &streaming.audience);
+        request.query = query;
         request.set_parsed_query(document.clone());
         let this = self.clone();
-        self.schema
-            .execute_stream(request)
-            .map(move |mut response| {
-                this.shape.repair(&mut response, &document, operation_name.as_deref(), None);
-                this.finish(response)
-            })
-            .boxed()
+        let upstreams = streaming.upstreams;
+        let mut first = true;
+        let frames = move || {
+            let schema = this.schema.clone();
+            schema
+                .execute_stream(request)
+                .map(move |mut response| {
+                    this.shape.repair(&mut response, &document, operation_name.as_deref(), None);
+                    let mut frame = Frame::of(&this.finish(response), std::mem::take(&mut first));
+                    frame.received = upstreams.event_received();
+                    frame.cursor = upstreams.take_cursor();
+                    Arc::new(frame)
+                })
+                .boxed()
+        };
+        match key {
+            Some(key) => self.shared.join_or_start(key, self.subscriber_buffer, frames),
+            None => frames(),
+        }
+    }
+
+    /// What identical subscriptions share by: the document, operation and variables, and who
+    /// runs them; `None` for what must not be shared (anything but a subscription from now,
+    /// or a document known only by its APQ hash).
+    fn share_key(
+        &self,
+        request: &Request,
+        query: &str,
+        document: &ExecutableDocument,
+        operation_name: Option<&str>,
+        audience: &str,
+    ) -> Option<[u8; 32]> {
+        let subscription = spec::operation_type(document, operation_name) == Some(OperationType::Subscription);
+        let resumes = request.data.contains_key(&std::any::TypeId::of::<super::ResumeAfter>())
+            || spec::root_argument_given(document, operation_name, &request.variables, "after");
+        if !subscription || resumes || query.is_empty() {
+            return None;
+        }
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        let mut digest = Sha256::new();
+        for part in [audience, query, operation_name.unwrap_or(""), &variables] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part.as_bytes());
+        }
+        Some(digest.finalize().into())
     }
 
     /// Codes every error and caps how many a response carries.

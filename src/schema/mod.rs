@@ -21,6 +21,7 @@ mod room;
 mod room_session;
 mod scalars;
 mod scope;
+mod shared;
 mod spec;
 mod subscription;
 
@@ -33,7 +34,7 @@ use crate::guard::DocumentLimits;
 use crate::telnyx::{ListEndpoint, ParticipantById, Participants, RoomById, Rooms, Sessions};
 use connection::{Connection, ConnectionArgs};
 use directives::{by_first_or_last, cost, edges_and_nodes, listSize, UPSTREAM_REQUEST};
-pub use executor::{Executor, RequestPolicy, MAX_ERRORS};
+pub use executor::{Executor, RequestPolicy, Streaming, MAX_ERRORS};
 use filters::{RoomFilter, RoomParticipantsFilter, RoomSessionFilter};
 use ids::{parse_uuid, EntityId};
 pub use loader::{EventUpstreams, RequestLimits, Upstream};
@@ -43,6 +44,7 @@ use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
 pub use scope::RoomScope;
+pub use shared::Frame;
 pub use subscription::ResumeAfter;
 use subscription::Subscription;
 
@@ -73,6 +75,8 @@ pub struct SchemaOptions {
     pub document_limits: DocumentLimits,
     /// Whether `_service { sdl }` declares `@requiresScopes` (where the service checks scopes).
     pub scopes_in_sdl: bool,
+    /// Results a subscriber of a shared subscription may fall behind (`SUBSCRIBER_BUFFER`).
+    pub subscriber_buffer: usize,
 }
 
 impl Default for SchemaOptions {
@@ -86,6 +90,7 @@ impl Default for SchemaOptions {
             apq_cache_size: 1000,
             document_limits: DocumentLimits::default(),
             scopes_in_sdl: false,
+            subscriber_buffer: 256,
         }
     }
 }

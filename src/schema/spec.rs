@@ -192,6 +192,24 @@ pub(crate) fn coded(mut error: ServerError, code: &str) -> ServerError {
     error
 }
 
+/// Whether a root field of the operation that runs is given `argument` (a value other than
+/// null, written or through a variable).
+pub fn root_argument_given(
+    document: &ExecutableDocument,
+    name: Option<&str>,
+    variables: &Variables,
+    argument: &str,
+) -> bool {
+    let Some(operation) = operation(document, name) else { return false };
+    let fields = collect_all(&[&operation.selection_set.node], document);
+    fields.keys().filter_map(|key| root_field(&[&operation.selection_set.node], document, key)).any(|field| {
+        field.get_argument(argument).is_some_and(|value| {
+            let value = value.node.clone().into_const_with(|name| variables.get(&name).cloned().ok_or(()));
+            value.is_ok_and(|value| value != Value::Null)
+        })
+    })
+}
+
 /// The type of the operation that runs: the one named, or the document's only one.
 pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     operation(document, name).map(|operation| operation.ty)

@@ -25,7 +25,12 @@ fn public_key(key: &SigningKey) -> String {
 }
 
 pub fn live(config: &mut Config) {
-    config.telnyx_public_key = Some(public_key(&telnyx_key()));
+    config.telnyx_public_key = Some(live_public_key());
+}
+
+/// The public key the tests' webhooks are signed for (`TELNYX_PUBLIC_KEY`).
+pub fn live_public_key() -> String {
+    public_key(&telnyx_key())
 }
 
 pub async fn spawn_live(tweak: impl FnOnce(&mut Config)) -> (SampleUpstream, TestApp) {

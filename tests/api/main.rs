@@ -5,6 +5,7 @@ mod auth;
 mod credentials;
 mod docs;
 mod errors;
+mod fan_out;
 mod faults;
 mod fuzz;
 mod graph;
