@@ -3,7 +3,19 @@
 //! ```sh
 //! cargo build --release && cargo bench --bench live                        # 1, 1 000 and 10 000 subscribers
 //! cargo bench --bench live -- --subscribers 1,100 --events 500 --posters 4   # a quicker run
+//! cargo bench --bench live -- --scenario rooms     # 200 rooms x 50 subscribers, webhooks spread over them
+//! cargo bench --bench live -- --scenario one-event # 10 000 subscribers of one room, one event at a time
+//! cargo bench --bench live -- --scenario resume    # 1 000 subscribers resuming after a restart (needs redis-server)
 //! ```
+//!
+//! The default scenario (`capacity`) is below. `rooms` subscribes 50 graphql-ws clients to each
+//! of 200 rooms (Telnyx's room maximum, 10 000 in all; a small upstream in this process answers
+//! their lookups) and posts `--rate` webhooks a second spread over the rooms: the service's
+//! delivery latency at that rate. `one-event` holds 10 000 subscribers of one room and posts
+//! one event at a time, each once the last was delivered everywhere: how long one event takes
+//! to reach them all. `resume` restarts the service (two replicas sharing a real
+//! `redis-server`) under 1 000 graphql-ws subscribers while 100 webhooks reach the other
+//! replica, then times how long until every subscriber has replayed all 100.
 //!
 //! For each number of subscribers it starts the release binary (and the sample upstream as a
 //! second process), opens that many graphql-transport-ws subscriptions to one room's events,
@@ -32,13 +44,21 @@ const ROOM: &str = "3f2a9c1e-8b7d-4c6a-9e5f-2d1b0a9c8e7f";
 const SESSION: &str = "ac71ee5e-5e55-4a1c-9b0d-1e2f3a4b5c6d";
 
 struct Options {
+    scenario: String,
     subscribers: Vec<usize>,
     events: usize,
     posters: usize,
+    rate: u64,
 }
 
 fn options() -> Options {
-    let mut options = Options { subscribers: vec![1, 1_000, 10_000], events: 1_000, posters: 8 };
+    let mut options = Options {
+        scenario: "capacity".into(),
+        subscribers: vec![1, 1_000, 10_000],
+        events: 1_000,
+        posters: 8,
+        rate: 200,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
@@ -47,6 +67,8 @@ fn options() -> Options {
             "--subscribers" => options.subscribers = value.split(',').map(|n| n.parse().unwrap()).collect(),
             "--events" => options.events = value.parse().unwrap(),
             "--posters" => options.posters = value.parse().unwrap(),
+            "--scenario" => options.scenario = value,
+            "--rate" => options.rate = value.parse().unwrap(),
             _ => {
                 i += 1;
                 continue;
@@ -88,10 +110,15 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
 
 /// A signed webhook body and its headers.
 fn signed(key: &SigningKey, id: &str) -> (Vec<u8>, String, String) {
+    signed_for(key, id, ROOM)
+}
+
+/// A signed webhook body about `room`, and its headers.
+fn signed_for(key: &SigningKey, id: &str, room: &str) -> (Vec<u8>, String, String) {
     let body = json!({ "data": {
         "record_type": "event", "event_type": "video.room.participant.joined", "id": id,
         "occurred_at": "2026-11-30T09:46:20.954863Z",
-        "payload": { "room_id": ROOM, "session_id": SESSION, "participant_id": "11111111-2222-4333-8444-555555555555", "context": "bench" },
+        "payload": { "room_id": room, "session_id": SESSION, "participant_id": "11111111-2222-4333-8444-555555555555", "context": "bench" },
     }})
     .to_string()
     .into_bytes();
@@ -102,12 +129,17 @@ fn signed(key: &SigningKey, id: &str) -> (Vec<u8>, String, String) {
 
 /// Opens a subscription and counts the events it gets into `received`.
 async fn subscriber(addr: String, received: Arc<AtomicU64>, ready: tokio::sync::mpsc::Sender<()>) {
+    subscriber_to(addr, ROOM.to_owned(), received, ready).await
+}
+
+/// Opens a subscription to `room`'s events and counts the events it gets into `received`.
+async fn subscriber_to(addr: String, room: String, received: Arc<AtomicU64>, ready: tokio::sync::mpsc::Sender<()>) {
     let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
     request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
     socket.send(Message::text(json!({ "type": "connection_init" }).to_string())).await.unwrap();
     let subscribe = json!({ "type": "subscribe", "id": "1", "payload": {
-        "query": format!("subscription {{ roomEvents(roomId: \"{ROOM}\") {{ id }} }}") } });
+        "query": format!("subscription {{ roomEvents(roomId: \"{room}\") {{ id }} }}") } });
     let mut subscribed = false;
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else { continue };
@@ -248,14 +280,356 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     )
 }
 
+/// The service (release binary) on a free port, with the bench's webhook key, against
+/// `upstream`; `env` adds to its environment.
+fn start_service(port: u16, upstream: &str, public: &str, env: &[(&str, String)]) -> Killed {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--listen-addr", &format!("127.0.0.1:{port}")])
+        .env_clear()
+        .envs([
+            ("TELNYX_API_BASE_URL", upstream.to_owned()),
+            ("TELNYX_API_KEY", KEY.into()),
+            ("TELNYX_PUBLIC_KEY", public.to_owned()),
+            ("STREAM_CONNECTIONS_PER_CALLER", "20000".into()),
+            ("RUST_LOG", "warn".into()),
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .stdout(Stdio::null());
+    Killed(command.spawn().unwrap())
+}
+
+/// A stand-in for Telnyx that knows every room it is asked about (the sample has four).
+async fn any_room_upstream() -> String {
+    let app = axum::Router::new().route(
+        "/v2/rooms/{id}",
+        axum::routing::get(|axum::extract::Path(id): axum::extract::Path<String>| async move {
+            axum::Json(
+                json!({ "data": { "id": id, "record_type": "room", "unique_name": id, "max_participants": 50 } }),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v2")
+}
+
+fn room_id(i: usize) -> String {
+    format!("{i:08x}-0000-4000-8000-{i:012x}")
+}
+
+/// Posts a signed webhook and asserts the service took it.
+async fn post(http: &reqwest::Client, url: &str, (body, signature, ts): (Vec<u8>, String, String)) {
+    let response = http
+        .post(url)
+        .header("telnyx-signature-ed25519", signature)
+        .header("telnyx-timestamp", ts)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// Waits until `received` reaches `expected`, failing after `limit`.
+async fn until_received(received: &AtomicU64, expected: u64, limit: Duration) {
+    let started = Instant::now();
+    while received.load(Ordering::Relaxed) < expected {
+        assert!(started.elapsed() < limit, "only {} of {expected} frames", received.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// 200 rooms x 50 subscribers, webhooks spread over the rooms at `rate` a second.
+async fn rooms(events: usize, rate: u64) -> String {
+    const ROOMS: usize = 200;
+    const PER_ROOM: usize = 50;
+    let http = reqwest::Client::new();
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let upstream = any_room_upstream().await;
+    let port = free_port();
+    let service = start_service(port, &upstream, &public, &[]);
+    let addr = format!("127.0.0.1:{port}");
+    wait_healthy(&http, &format!("http://{addr}/health")).await;
+    let idle = rss_kib(service.0.id());
+
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(ROOMS * PER_ROOM);
+    for room in 0..ROOMS {
+        for _ in 0..PER_ROOM {
+            tokio::spawn(subscriber_to(addr.clone(), room_id(room), received.clone(), ready_tx.clone()));
+        }
+    }
+    for _ in 0..ROOMS * PER_ROOM {
+        ready_rx.recv().await.unwrap();
+    }
+    let url = format!("http://{addr}/webhooks/telnyx");
+    // Registered once a warm-up event to each room reaches all its subscribers.
+    let started = Instant::now();
+    loop {
+        received.store(0, Ordering::Relaxed);
+        for room in 0..ROOMS {
+            post(
+                &http,
+                &url,
+                signed_for(&key, &format!("warm-{room}-{}", started.elapsed().as_nanos()), &room_id(room)),
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if received.load(Ordering::Relaxed) >= (ROOMS * PER_ROOM) as u64 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(180), "subscriptions never all registered");
+    }
+    let open = rss_kib(service.0.id());
+    received.store(0, Ordering::Relaxed);
+
+    // Paced, each post on its own task (at most 64 at once), so a slow answer does not hold
+    // the next one back; a service that cannot keep up shows as a lower rate.
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let started = Instant::now();
+    let mut posting = Vec::with_capacity(events);
+    for i in 0..events {
+        ticker.tick().await;
+        let permit = in_flight.clone().acquire_owned().await.unwrap();
+        let (http, url, body) = (http.clone(), url.clone(), signed_for(&key, &format!("ev-{i}"), &room_id(i % ROOMS)));
+        posting.push(tokio::spawn(async move {
+            post(&http, &url, body).await;
+            drop(permit);
+        }));
+    }
+    for task in posting {
+        task.await.unwrap();
+    }
+    let posted = started.elapsed();
+    until_received(&received, (events * PER_ROOM) as u64, Duration::from_secs(600)).await;
+    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    let (p50, p99) = quantiles(&metrics);
+    format!(
+        "| {ROOMS} x {PER_ROOM} | {:.0} | {:.0} | {p50:.2} | {p99:.2} | {:.1} | {:.1} |",
+        events as f64 / posted.as_secs_f64(),
+        (events * PER_ROOM) as f64 / started.elapsed().as_secs_f64(),
+        idle as f64 / 1024.0,
+        open.saturating_sub(idle) as f64 / (ROOMS * PER_ROOM) as f64,
+    )
+}
+
+/// 10 000 subscribers of one room; `events` events, each posted once the last reached all.
+async fn one_event(subscribers: usize, events: usize) -> String {
+    let http = reqwest::Client::new();
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let upstream_port = free_port();
+    let _upstream = Killed(
+        Command::new(BIN)
+            .args(["--sample-upstream", &format!("127.0.0.1:{upstream_port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let port = free_port();
+    let _service = start_service(port, &format!("http://127.0.0.1:{upstream_port}/v2"), &public, &[]);
+    let addr = format!("127.0.0.1:{port}");
+    wait_healthy(&http, &format!("http://{addr}/health")).await;
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
+    for _ in 0..subscribers {
+        tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.unwrap();
+    }
+    let url = format!("http://{addr}/webhooks/telnyx");
+    let started = Instant::now();
+    loop {
+        received.store(0, Ordering::Relaxed);
+        post(&http, &url, signed(&key, &format!("warm-{}", started.elapsed().as_nanos()))).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if received.load(Ordering::Relaxed) >= subscribers as u64 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "subscriptions never all registered");
+    }
+    // From posting the webhook to the last subscriber reading its frame, as the clients see it.
+    let mut all = Vec::with_capacity(events);
+    for i in 0..events {
+        received.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        post(&http, &url, signed(&key, &format!("one-{i}"))).await;
+        until_received(&received, subscribers as u64, Duration::from_secs(60)).await;
+        all.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    all.sort_by(f64::total_cmp);
+    let at = |q: f64| all[((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1];
+    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
+    let (p50, p99) = quantiles(&metrics);
+    format!("| {subscribers} | {events} | {:.1} | {:.1} | {p50:.2} | {p99:.2} |", at(0.5), at(0.99))
+}
+
+/// Subscribes to the room's events with `{ id cursor }`, counts events into `received` and,
+/// when the connection drops, reconnects (every 50 ms until it can) resuming after the last
+/// cursor through `connection_init`'s `resume`.
+async fn resuming_subscriber(addr: String, received: Arc<AtomicU64>, ready: tokio::sync::mpsc::Sender<()>) {
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let init =
+            json!({ "type": "connection_init", "payload": { "resume": cursor.as_ref().map(|c| json!({ "1": c })) } });
+        if socket.send(Message::text(init.to_string())).await.is_err() {
+            continue;
+        }
+        let subscribe = json!({ "type": "subscribe", "id": "1", "payload": {
+            "query": format!("subscription {{ roomEvents(roomId: \"{ROOM}\") {{ id cursor }} }}") } });
+        while let Some(Ok(message)) = socket.next().await {
+            let Message::Text(text) = message else { continue };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            match value["type"].as_str() {
+                Some("connection_ack") => {
+                    socket.send(Message::text(subscribe.to_string())).await.unwrap();
+                    if cursor.is_none() {
+                        let _ = ready.send(()).await;
+                    }
+                }
+                Some("next") => {
+                    let event = &value["payload"]["data"]["roomEvents"];
+                    assert!(event["cursor"].is_string(), "{value}");
+                    cursor = event["cursor"].as_str().map(str::to_owned);
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                Some("ping") => socket.send(Message::text(json!({ "type": "pong" }).to_string())).await.unwrap(),
+                Some("error") | Some("complete") => panic!("subscription ended: {value}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// 1 000 subscribers resuming at once after a replica restart, each replaying `events`.
+async fn resume(subscribers: usize, events: usize) -> String {
+    let http = reqwest::Client::new();
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let redis_port = free_port();
+    let _redis = Killed(
+        Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH"),
+    );
+    let upstream_port = free_port();
+    let _upstream = Killed(
+        Command::new(BIN)
+            .args(["--sample-upstream", &format!("127.0.0.1:{upstream_port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let upstream = format!("http://127.0.0.1:{upstream_port}/v2");
+    let env = [("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))];
+    let (a_port, b_port) = (free_port(), free_port());
+    let mut a = start_service(a_port, &upstream, &public, &env);
+    let _b = start_service(b_port, &upstream, &public, &env);
+    for port in [a_port, b_port] {
+        wait_healthy(&http, &format!("http://127.0.0.1:{port}/health")).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let addr = format!("127.0.0.1:{a_port}");
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
+    for _ in 0..subscribers {
+        tokio::spawn(resuming_subscriber(addr.clone(), received.clone(), ready_tx.clone()));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.unwrap();
+    }
+    let started = Instant::now();
+    loop {
+        received.store(0, Ordering::Relaxed);
+        post(
+            &http,
+            &format!("http://{addr}/webhooks/telnyx"),
+            signed(&key, &format!("warm-{}", started.elapsed().as_nanos())),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if received.load(Ordering::Relaxed) >= subscribers as u64 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "subscriptions never all registered");
+    }
+    // A rolling restart of A: SIGTERM, the webhooks go to B meanwhile, A starts again.
+    received.store(0, Ordering::Relaxed);
+    let _ = Command::new("kill").args(["-TERM", &a.0.id().to_string()]).status();
+    let _ = a.0.wait();
+    let to_b = format!("http://127.0.0.1:{b_port}/webhooks/telnyx");
+    for i in 0..events {
+        post(&http, &to_b, signed(&key, &format!("missed-{i}"))).await;
+    }
+    a = start_service(a_port, &upstream, &public, &env);
+    let restarted = Instant::now();
+    wait_healthy(&http, &format!("http://{addr}/health")).await;
+    let expected = (subscribers * events) as u64;
+    let mut peak = 0;
+    while received.load(Ordering::Relaxed) < expected {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(300),
+            "only {} of {expected}",
+            received.load(Ordering::Relaxed)
+        );
+        peak = peak.max(rss_kib(a.0.id()));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let replayed = restarted.elapsed();
+    assert_eq!(received.load(Ordering::Relaxed), expected, "nothing twice");
+    format!(
+        "| {subscribers} | {events} | {:.0} | {:.0} | {:.1} |",
+        replayed.as_secs_f64() * 1000.0,
+        expected as f64 / replayed.as_secs_f64(),
+        peak as f64 / 1024.0
+    )
+}
+
 fn main() {
     let options = options();
     assert!(std::path::Path::new(BIN).exists(), "build the release binary first: cargo build --release");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("{} events, {} concurrent posters\n", options.events, options.posters);
-    println!("| subscribers | webhooks/s | frames/s | delivery p50 (ms) | delivery p99 (ms) | idle RSS (MiB) | RSS per subscriber (KiB) |");
-    println!("|---|---|---|---|---|---|---|");
-    for subscribers in options.subscribers {
-        println!("{}", runtime.block_on(run(subscribers, options.events, options.posters)));
+    match options.scenario.as_str() {
+        "rooms" => {
+            println!("{} webhooks at {}/s over 200 rooms\n", options.events, options.rate);
+            println!("| rooms x subscribers | webhooks/s | frames/s | delivery p50 (ms) | delivery p99 (ms) | idle RSS (MiB) | RSS per subscriber (KiB) |");
+            println!("|---|---|---|---|---|---|---|");
+            println!("{}", runtime.block_on(rooms(options.events, options.rate)));
+        }
+        "one-event" => {
+            println!("| subscribers | events | all delivered p50 (ms) | all delivered p99 (ms) | delivery p50 (ms) | delivery p99 (ms) |");
+            println!("|---|---|---|---|---|---|");
+            let subscribers = options.subscribers.last().copied().unwrap_or(10_000);
+            println!("{}", runtime.block_on(one_event(subscribers, options.events.min(200))));
+        }
+        "resume" => {
+            println!("| subscribers | events each | all replayed (ms) | frames/s | peak RSS (MiB) |");
+            println!("|---|---|---|---|---|");
+            println!("{}", runtime.block_on(resume(1_000, 100)));
+        }
+        _ => {
+            println!("{} events, {} concurrent posters\n", options.events, options.posters);
+            println!("| subscribers | webhooks/s | frames/s | delivery p50 (ms) | delivery p99 (ms) | idle RSS (MiB) | RSS per subscriber (KiB) |");
+            println!("|---|---|---|---|---|---|---|");
+            for subscribers in options.subscribers {
+                println!("{}", runtime.block_on(run(subscribers, options.events, options.posters)));
+            }
+        }
     }
 }
