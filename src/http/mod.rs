@@ -51,7 +51,7 @@ use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::{Authenticator, Caller, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
 use crate::live::{Hub, Webhooks};
-use crate::schema::{Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
+use crate::schema::{is_request_error, Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
 use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
@@ -405,14 +405,6 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
         async_graphql::Value::String(code) => Some(code),
         _ => None,
     }
-}
-
-/// A request that failed before execution (parse or validation): no `data` at all, and the
-/// errors have no `path`. A field error that nulls the whole result still has a path.
-fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// The spec's response map, serialised straight from async-graphql's ordered values (so

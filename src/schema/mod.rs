@@ -44,7 +44,7 @@ use participant::RoomParticipant;
 use room::Room;
 use room_session::RoomSession;
 pub use scope::RoomScope;
-pub use shared::Frame;
+pub use shared::{is_request_error, Frame};
 pub use subscription::ResumeAfter;
 use subscription::Subscription;
 

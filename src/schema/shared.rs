@@ -55,8 +55,9 @@ impl Frame {
     }
 }
 
-/// A request that failed before execution: no data at all, and errors without paths.
-fn is_request_error(response: &async_graphql::Response) -> bool {
+/// A request that failed before execution (parse or validation): no `data` at all, and the
+/// errors have no `path`. A field error that nulls the whole result still has a path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
     response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty())
