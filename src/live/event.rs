@@ -126,6 +126,24 @@ pub fn parse(body: &[u8]) -> Result<Option<Event>, Unreadable> {
 }
 
 #[cfg(test)]
+impl Event {
+    /// A session start with only an id, for tests of what carries events.
+    pub(crate) fn with_id(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            kind: Kind::SessionStarted,
+            occurred_at: None,
+            room_id: None,
+            session_id: None,
+            participant_id: None,
+            context: None,
+            duration_secs: None,
+            reason: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

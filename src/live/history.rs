@@ -164,7 +164,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::event::{Event, Kind};
+    use crate::live::event::Event;
 
     fn retention(max_events: usize) -> Retention {
         Retention { max_age: Duration::from_secs(3600), max_events }
@@ -172,22 +172,8 @@ mod tests {
 
     fn push(ring: &mut Ring, id: &str) -> Cursor {
         let cursor = ring.next_cursor();
-        ring.push(Arc::new(Delivered::new(test_event(id), cursor.clone())));
+        ring.push(Arc::new(Delivered::new(Event::with_id(id), cursor.clone())));
         cursor
-    }
-
-    fn test_event(id: &str) -> Event {
-        Event {
-            id: id.into(),
-            kind: Kind::SessionStarted,
-            occurred_at: None,
-            room_id: None,
-            session_id: None,
-            participant_id: None,
-            context: None,
-            duration_secs: None,
-            reason: None,
-        }
     }
 
     fn ids(events: &[Arc<Delivered>]) -> Vec<&str> {

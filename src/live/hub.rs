@@ -422,22 +422,11 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::event::Kind;
 
     const RETENTION: Retention = Retention { max_age: Duration::from_secs(3600), max_events: 1000 };
 
     fn event(id: &str) -> Event {
-        Event {
-            id: id.into(),
-            kind: Kind::SessionStarted,
-            occurred_at: None,
-            room_id: None,
-            session_id: None,
-            participant_id: None,
-            context: None,
-            duration_secs: None,
-            reason: None,
-        }
+        Event::with_id(id)
     }
 
     #[tokio::test]
