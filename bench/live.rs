@@ -177,29 +177,9 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     let http = reqwest::Client::new();
     let key = SigningKey::from_bytes(&[42; 32]);
     let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
-    let (upstream_port, port) = (free_port(), free_port());
-    let _upstream = Killed(
-        Command::new(BIN)
-            .args(["--sample-upstream", &format!("127.0.0.1:{upstream_port}")])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let service = Killed(
-        Command::new(BIN)
-            .args(["--listen-addr", &format!("127.0.0.1:{port}")])
-            .env_clear()
-            .envs([
-                ("TELNYX_API_BASE_URL", format!("http://127.0.0.1:{upstream_port}/v2")),
-                ("TELNYX_API_KEY", KEY.into()),
-                ("TELNYX_PUBLIC_KEY", public),
-                ("STREAM_CONNECTIONS_PER_CALLER", (subscribers + 10).to_string()),
-                ("RUST_LOG", "warn".into()),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_upstream, upstream) = sample_upstream();
+    let port = free_port();
+    let service = start_service(port, &upstream, &public, &[]);
     let addr = format!("127.0.0.1:{port}");
     wait_healthy(&http, &format!("http://{addr}/health")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -210,24 +190,8 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     for _ in 0..subscribers {
         tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
     }
-    for _ in 0..subscribers {
-        ready_rx.recv().await.unwrap();
-    }
-    // Every subscription is registered once a warm-up event reaches them all.
     let url = format!("http://{addr}/webhooks/telnyx");
-    let post = |(body, signature, ts): (Vec<u8>, String, String)| {
-        http.post(&url).header("telnyx-signature-ed25519", signature).header("telnyx-timestamp", ts).body(body).send()
-    };
-    let started = Instant::now();
-    loop {
-        received.store(0, Ordering::Relaxed);
-        post(signed(&key, &format!("warm-{}", started.elapsed().as_nanos()))).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if received.load(Ordering::Relaxed) >= subscribers as u64 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "subscriptions never all registered");
-    }
+    warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     let open = rss_kib(service.0.id());
     received.store(0, Ordering::Relaxed);
     let _ = http.get(format!("http://{addr}/metrics")).send().await;
@@ -240,16 +204,8 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
             let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
             tokio::spawn(async move {
                 loop {
-                    let Some((body, signature, ts)) = queue.lock().unwrap().pop() else { return };
-                    let response = http
-                        .post(&url)
-                        .header("telnyx-signature-ed25519", signature)
-                        .header("telnyx-timestamp", ts)
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status(), 200);
+                    let Some(body) = queue.lock().unwrap().pop() else { return };
+                    post(&http, &url, body).await;
                 }
             })
         })
@@ -259,14 +215,7 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     }
     let posted = started.elapsed();
     let expected = (subscribers * events) as u64;
-    while received.load(Ordering::Relaxed) < expected {
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "only {} of {expected} frames",
-            received.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_received(&received, expected, Duration::from_secs(600)).await;
     let delivered = started.elapsed();
     let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
     let (p50, p99) = quantiles(&metrics);
@@ -341,6 +290,47 @@ async fn until_received(received: &AtomicU64, expected: u64, limit: Duration) {
     }
 }
 
+/// The sample upstream as a second process, and its base URL.
+fn sample_upstream() -> (Killed, String) {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["--sample-upstream", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Killed(child), format!("http://127.0.0.1:{port}/v2"))
+}
+
+/// Waits until `count` subscribers have sent their `subscribe`, then posts a warm-up event to
+/// each of `rooms` until every subscriber has had one: only then is every subscription
+/// registered (its room lookup done). Leaves `received` at zero.
+async fn warm_up(
+    http: &reqwest::Client,
+    url: &str,
+    key: &SigningKey,
+    rooms: &[String],
+    count: usize,
+    received: &AtomicU64,
+    ready: &mut tokio::sync::mpsc::Receiver<()>,
+) {
+    for _ in 0..count {
+        ready.recv().await.unwrap();
+    }
+    let started = Instant::now();
+    loop {
+        received.store(0, Ordering::Relaxed);
+        for room in rooms {
+            post(http, url, signed_for(key, &format!("warm-{room}-{}", started.elapsed().as_nanos()), room)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if received.load(Ordering::Relaxed) >= count as u64 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(180), "subscriptions never all registered");
+    }
+    received.store(0, Ordering::Relaxed);
+}
+
 /// 200 rooms x 50 subscribers, webhooks spread over the rooms at `rate` a second.
 async fn rooms(events: usize, rate: u64) -> String {
     const ROOMS: usize = 200;
@@ -362,30 +352,10 @@ async fn rooms(events: usize, rate: u64) -> String {
             tokio::spawn(subscriber_to(addr.clone(), room_id(room), received.clone(), ready_tx.clone()));
         }
     }
-    for _ in 0..ROOMS * PER_ROOM {
-        ready_rx.recv().await.unwrap();
-    }
     let url = format!("http://{addr}/webhooks/telnyx");
-    // Registered once a warm-up event to each room reaches all its subscribers.
-    let started = Instant::now();
-    loop {
-        received.store(0, Ordering::Relaxed);
-        for room in 0..ROOMS {
-            post(
-                &http,
-                &url,
-                signed_for(&key, &format!("warm-{room}-{}", started.elapsed().as_nanos()), &room_id(room)),
-            )
-            .await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if received.load(Ordering::Relaxed) >= (ROOMS * PER_ROOM) as u64 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(180), "subscriptions never all registered");
-    }
+    let rooms: Vec<String> = (0..ROOMS).map(room_id).collect();
+    warm_up(&http, &url, &key, &rooms, ROOMS * PER_ROOM, &received, &mut ready_rx).await;
     let open = rss_kib(service.0.id());
-    received.store(0, Ordering::Relaxed);
 
     // Paced, each post on its own task (at most 64 at once), so a slow answer does not hold
     // the next one back; a service that cannot keep up shows as a lower rate.
@@ -424,16 +394,9 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     let http = reqwest::Client::new();
     let key = SigningKey::from_bytes(&[42; 32]);
     let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
-    let upstream_port = free_port();
-    let _upstream = Killed(
-        Command::new(BIN)
-            .args(["--sample-upstream", &format!("127.0.0.1:{upstream_port}")])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_upstream, upstream) = sample_upstream();
     let port = free_port();
-    let _service = start_service(port, &format!("http://127.0.0.1:{upstream_port}/v2"), &public, &[]);
+    let _service = start_service(port, &upstream, &public, &[]);
     let addr = format!("127.0.0.1:{port}");
     wait_healthy(&http, &format!("http://{addr}/health")).await;
     let received = Arc::new(AtomicU64::new(0));
@@ -441,20 +404,8 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     for _ in 0..subscribers {
         tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
     }
-    for _ in 0..subscribers {
-        ready_rx.recv().await.unwrap();
-    }
     let url = format!("http://{addr}/webhooks/telnyx");
-    let started = Instant::now();
-    loop {
-        received.store(0, Ordering::Relaxed);
-        post(&http, &url, signed(&key, &format!("warm-{}", started.elapsed().as_nanos()))).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if received.load(Ordering::Relaxed) >= subscribers as u64 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "subscriptions never all registered");
-    }
+    warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     // From posting the webhook to the last subscriber reading its frame, as the clients see it.
     let mut all = Vec::with_capacity(events);
     for i in 0..events {
@@ -528,15 +479,7 @@ async fn resume(subscribers: usize, events: usize) -> String {
             .spawn()
             .expect("redis-server on PATH"),
     );
-    let upstream_port = free_port();
-    let _upstream = Killed(
-        Command::new(BIN)
-            .args(["--sample-upstream", &format!("127.0.0.1:{upstream_port}")])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let upstream = format!("http://127.0.0.1:{upstream_port}/v2");
+    let (_upstream, upstream) = sample_upstream();
     let env = [("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))];
     let (a_port, b_port) = (free_port(), free_port());
     let mut a = start_service(a_port, &upstream, &public, &env);
@@ -551,26 +494,9 @@ async fn resume(subscribers: usize, events: usize) -> String {
     for _ in 0..subscribers {
         tokio::spawn(resuming_subscriber(addr.clone(), received.clone(), ready_tx.clone()));
     }
-    for _ in 0..subscribers {
-        ready_rx.recv().await.unwrap();
-    }
-    let started = Instant::now();
-    loop {
-        received.store(0, Ordering::Relaxed);
-        post(
-            &http,
-            &format!("http://{addr}/webhooks/telnyx"),
-            signed(&key, &format!("warm-{}", started.elapsed().as_nanos())),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if received.load(Ordering::Relaxed) >= subscribers as u64 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "subscriptions never all registered");
-    }
+    let to_a = format!("http://{addr}/webhooks/telnyx");
+    warm_up(&http, &to_a, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     // A rolling restart of A: SIGTERM, the webhooks go to B meanwhile, A starts again.
-    received.store(0, Ordering::Relaxed);
     let _ = Command::new("kill").args(["-TERM", &a.0.id().to_string()]).status();
     let _ = a.0.wait();
     let to_b = format!("http://127.0.0.1:{b_port}/webhooks/telnyx");
