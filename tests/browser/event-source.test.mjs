@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-
-import { chromium } from 'playwright-core';
 
 // The live suite's stack and webhooks use Node's standard library only: no `npm ci` there.
 import { deliverOk, eventId, events, ids, sleep, startLiveStack } from '../live/support/live.mjs';
 import { startRedis } from '../support/processes.mjs';
+import { launchChromium } from './support/chromium.mjs';
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SUBSCRIPTION = `subscription { roomEvents(roomId: "${ids.ROOM}") { id cursor } }`;
 
 // A page of the service's own origin opens a plain EventSource on a subscription: no headers
@@ -21,34 +16,19 @@ describe("Chromium's EventSource resumes by itself through a replica restart", {
   let redis;
   let stack;
   let other;
-  let userDataDir;
-  let context;
+  let browser;
   let page;
 
   before(async () => {
     redis = await startRedis();
     stack = await startLiveStack({ redisUrl: redis.url });
     other = await stack.replica();
-    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'event-source-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchChromium('event-source');
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
   });
 
   after(async () => {
-    await context?.close();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+    await browser?.close();
     await stack?.stop();
     await redis?.stop();
   });

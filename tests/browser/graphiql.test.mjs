@@ -1,19 +1,17 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
 // The process helpers use only Node's standard library, so they need no `npm ci` over there.
 import { sleep, startService } from '../support/processes.mjs';
+import { launchChromium } from './support/chromium.mjs';
 
 const suiteDir = path.dirname(fileURLToPath(import.meta.url));
 const artifactsDir = path.join(suiteDir, 'artifacts');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const SINGLE_SESSION = '51a6e1e0-5e55-4011-8a6b-0c3d2e1f4a5b';
 const MEDIUM_SESSION = '5d3e7f19-0c2b-4a48-b6e5-7f9a1c3e5d72';
@@ -92,7 +90,7 @@ async function replaceQuery(page, query, operationName) {
 
 describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
   let service;
-  let userDataDir;
+  let browser;
   let context;
   let page;
   const requested = [];
@@ -107,21 +105,8 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
   before(async () => {
     // GraphiQL is embedded in the binary: any working directory will do.
     service = await startService({ demo: true, cwd: os.tmpdir() });
-    userDataDir = await mkdtemp(path.join(os.tmpdir(), 'graphiql-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      viewport: { width: 1280, height: 800 },
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium('graphiql', { viewport: { width: 1280, height: 800 } });
+    context = browser.context;
     await context.route('**/*', (route) => {
       const url = route.request().url();
       requested.push(url);
@@ -145,9 +130,8 @@ describe('GraphiQL in a browser without internet', { timeout: 60_000 }, () => {
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     await service?.stop();
-    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   });
 
   test('the service serves our page, which loads GraphiQL from the service itself', async () => {
