@@ -11,14 +11,21 @@ pub(super) enum Media {
     Json,
 }
 
+/// What a request's `Accept` asks for: the JSON type to answer with (`None`: neither is
+/// acceptable) and whether to stream. The header is read once for both.
+pub(super) fn negotiate(headers: &HeaderMap) -> (Option<Media>, Stream) {
+    let accept = Accept::of(headers);
+    (Media::of(accept.as_ref()), Stream::of(accept.as_ref()))
+}
+
 impl Media {
     pub(super) const GRAPHQL_RESPONSE: &'static str = "application/graphql-response+json";
 
     /// Picks the response type from `Accept`; `None` if the client accepts neither. The spec's
     /// own type wins whenever it is named; no `Accept`, or only wildcards (curl's `*/*`), mean
     /// the legacy `application/json`, as the spec asks during its watershed.
-    pub(super) fn negotiate(headers: &HeaderMap) -> Option<Self> {
-        let Some(accept) = Accept::of(headers) else { return Some(Self::Json) };
+    fn of(accept: Option<&Accept>) -> Option<Self> {
+        let Some(accept) = accept else { return Some(Self::Json) };
         if accept.explicit(Self::GRAPHQL_RESPONSE).0 > 0.0 {
             Some(Self::GraphQlResponse)
         } else if accept.quality("application/json").0 > 0.0 {
@@ -50,8 +57,8 @@ pub(super) enum Stream {
 }
 
 impl Stream {
-    pub(super) fn negotiate(headers: &HeaderMap) -> Self {
-        let Some(accept) = Accept::of(headers) else { return Self::No };
+    fn of(accept: Option<&Accept>) -> Self {
+        let Some(accept) = accept else { return Self::No };
         // Only a range naming it asks for a stream: `*/*` is any client's default.
         let stream = accept.explicit("text/event-stream");
         if stream.0 <= 0.0 {
@@ -154,22 +161,19 @@ mod tests {
 
     #[test]
     fn accept_negotiation_follows_graphql_over_http() {
-        assert_eq!(Media::negotiate(&HeaderMap::new()), Some(Media::Json));
-        assert_eq!(Media::negotiate(&accept("application/graphql-response+json")), Some(Media::GraphQlResponse));
+        assert_eq!(negotiate(&HeaderMap::new()).0, Some(Media::Json));
+        assert_eq!(negotiate(&accept("application/graphql-response+json")).0, Some(Media::GraphQlResponse));
         assert_eq!(
-            Media::negotiate(&accept("application/json, application/graphql-response+json;q=0.9")),
+            negotiate(&accept("application/json, application/graphql-response+json;q=0.9")).0,
             Some(Media::GraphQlResponse)
         );
-        assert_eq!(Media::negotiate(&accept("application/json")), Some(Media::Json));
-        assert_eq!(Media::negotiate(&accept("*/*")), Some(Media::Json));
-        assert_eq!(
-            Media::negotiate(&accept("application/graphql-response+json;q=0, application/json")),
-            Some(Media::Json)
-        );
-        assert_eq!(Media::negotiate(&accept("text/plain")), None);
-        assert_eq!(Media::negotiate(&accept("application/*;q=0.2")), Some(Media::Json));
-        assert_eq!(Media::negotiate(&accept("application/json;q=0.000")), None);
-        assert_eq!(Media::negotiate(&accept("*/*, application/json;q=0")), None);
+        assert_eq!(negotiate(&accept("application/json")).0, Some(Media::Json));
+        assert_eq!(negotiate(&accept("*/*")).0, Some(Media::Json));
+        assert_eq!(negotiate(&accept("application/graphql-response+json;q=0, application/json")).0, Some(Media::Json));
+        assert_eq!(negotiate(&accept("text/plain")).0, None);
+        assert_eq!(negotiate(&accept("application/*;q=0.2")).0, Some(Media::Json));
+        assert_eq!(negotiate(&accept("application/json;q=0.000")).0, None);
+        assert_eq!(negotiate(&accept("*/*, application/json;q=0")).0, None);
     }
 
     #[test]
@@ -197,8 +201,8 @@ mod tests {
             ("text/event-stream;q=high, application/json", No),
         ];
         for (value, expected) in cases {
-            assert_eq!(Stream::negotiate(&accept(value)), expected, "{value}");
+            assert_eq!(negotiate(&accept(value)).1, expected, "{value}");
         }
-        assert_eq!(Stream::negotiate(&HeaderMap::new()), No);
+        assert_eq!(negotiate(&HeaderMap::new()).1, No);
     }
 }

@@ -147,7 +147,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
-    let stream = Stream::negotiate(&headers);
+    let (media, stream) = media::negotiate(&headers);
     if stream == Stream::Preferred {
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
             return csrf_blocked(Media::Json);
@@ -156,7 +156,7 @@ async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: Header
             .map_err(|_| "the body is not one GraphQL request (a stream runs one operation)".to_owned());
         return sse::serve(state, address(peer), &headers, request, None, true).await;
     }
-    let Some(media) = Media::negotiate(&headers) else { return not_acceptable() };
+    let Some(media) = media else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
         return csrf_blocked(media);
     }
@@ -249,14 +249,13 @@ async fn graphql_get(State(state): State<AppState>, peer: Peer, request: axum::e
         };
     }
     let (headers, query) = (parts.headers, parts.uri.query().unwrap_or_default().to_owned());
-    let stream = Stream::negotiate(&headers);
+    let (media, stream) = media::negotiate(&headers);
     let has_query = query
         .split('&')
         .any(|p| ["query=", "extensions=", "documentId=", "doc_id="].iter().any(|key| p.starts_with(key)));
     if stream != Stream::Preferred && !has_query && accepts_html(&headers) && state.graphiql {
         return graphiql::page().into_response();
     }
-    let media = Media::negotiate(&headers);
     let (request, id) = match parse_query_string(&query) {
         Ok(parsed) => parsed,
         Err(message) => {
