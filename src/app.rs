@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, Method, StatusCode};
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -31,7 +32,9 @@ pub struct App {
     ready: Arc<AtomicBool>,
     /// Tells streams (WebSocket, SSE) that shutdown has begun.
     closing: tokio::sync::watch::Sender<bool>,
-    grace: Duration,
+    /// Upgraded WebSockets, which hyper's graceful shutdown no longer sees.
+    upgraded: TaskTracker,
+    drain: Duration,
 }
 
 /// Builds the service for `config` (which [`Config::startup_refusal`] has accepted).
@@ -87,19 +90,21 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
     };
     let window = Duration::from_secs(config.webhook_dedupe_secs);
     let hub = Hub::new(config.subscriber_buffer, window, retention, config.redis_url.as_ref())?;
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let webhooks = match &config.telnyx_public_key {
         Some(key) => Some(Arc::new(Webhooks {
             key: PublicKey::from_base64(key)?,
             tolerance_secs: config.webhook_tolerance_secs,
             max_body_bytes: config.webhook_max_body_bytes,
             hub: hub.clone(),
+            closing: closing.clone(),
         })),
         None => {
             tracing::info!("TELNYX_PUBLIC_KEY is not set: POST /webhooks/telnyx is off, subscriptions get no events");
             None
         }
     };
-    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let upgraded = TaskTracker::new();
     let state = AppState {
         auth: Arc::new(auth),
         caller_limit,
@@ -125,6 +130,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         },
         streams: Connections::default(),
         closing,
+        upgraded: upgraded.clone(),
         allowed_origins: Arc::new(config.cors_allowed_origins.clone()),
     };
     // Layers run outside-in in the reverse of the order they are added: the request id is
@@ -140,7 +146,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         .layer(axum::middleware::from_fn(http::log_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    Ok(App { router, ready, closing: closing_tx, grace: config.shutdown_grace() })
+    Ok(App { router, ready, closing: closing_tx, upgraded, drain: config.shutdown_drain() })
 }
 
 /// The upstream rate limit, keyed by a hash of the credential (never the credential itself).
@@ -217,32 +223,43 @@ fn cors(config: &Config) -> Option<CorsLayer> {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, reports not
-/// ready, and gives in-flight requests the grace period to finish.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains, in this order:
+/// `/ready` turns 503 and the listener closes (load balancers move on; a connection refused is
+/// one they retry elsewhere); new WebSocket and SSE requests get 503 with `Retry-After`; open
+/// WebSockets close with 1001 and SSE streams end without `complete`, so clients reconnect to
+/// another replica and resume from their cursor; in-flight queries, mutations and webhooks
+/// finish. Returns when all of that is done, or when the drain period is over.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let App { router, ready, closing, upgraded, drain } = app;
     let (begun, mut begun_rx) = tokio::sync::watch::channel(false);
-    let ready = app.ready.clone();
-    let closing = app.closing;
     let signal = async move {
         shutdown.await;
         ready.store(false, Ordering::Relaxed);
         let _ = closing.send(true);
         let _ = begun.send(true);
     };
-    let router = app.router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
-    let grace_over = async move {
+    let drained = async move {
+        server.await?;
+        // Hyper has finished every HTTP exchange; the WebSockets it handed over finish here,
+        // once their close frames are written.
+        upgraded.close();
+        upgraded.wait().await;
+        Ok(())
+    };
+    let drain_over = async move {
         let _ = begun_rx.wait_for(|begun| *begun).await;
-        tokio::time::sleep(app.grace).await;
+        tokio::time::sleep(drain).await;
     };
     tokio::select! {
-        result = server => result,
-        () = grace_over => {
-            tracing::warn!("shutdown grace period over with requests still in flight");
+        result = drained => result,
+        () = drain_over => {
+            tracing::warn!("the drain period is over with requests still in flight");
             Ok(())
         }
     }

@@ -245,9 +245,11 @@ pub struct Config {
     #[arg(long, env = "STREAM_KEEPALIVE_MS", default_value_t = 15_000)]
     pub stream_keepalive_ms: u64,
 
-    /// Milliseconds in-flight requests get to finish after SIGTERM/Ctrl-C.
-    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
-    pub shutdown_grace_ms: u64,
+    /// Seconds the drain after SIGTERM/Ctrl-C may take: in-flight queries, mutations and
+    /// webhooks finish, WebSockets close with 1001 and SSE streams end (clients resume on
+    /// another replica); then the process exits 0. Keep it above REQUEST_DEADLINE_MS.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 20)]
+    pub shutdown_drain_secs: u64,
 
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
@@ -382,9 +384,9 @@ impl Config {
         self.federation_sdl.unwrap_or(self.introspection)
     }
 
-    /// Time in-flight requests get after a shutdown signal.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
+    /// How long the drain after a shutdown signal may take.
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_secs(self.shutdown_drain_secs)
     }
 }
 

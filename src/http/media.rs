@@ -144,6 +144,15 @@ pub(super) fn method_not_allowed(media: Media) -> Response {
     response
 }
 
+/// A stream asked for while this replica drains: the client (or the load balancer, with
+/// `retry-on 503`) retries, and reaches another replica.
+pub(super) fn draining() -> Response {
+    let message = "this replica is shutting down; retry, and another one will serve the stream";
+    let mut response = request_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message, Media::Json);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 pub(super) fn not_acceptable() -> Response {
     let message = "accept application/graphql-response+json or application/json";
     request_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", message, Media::Json)

@@ -94,6 +94,8 @@ pub struct AppState {
     pub streams: Connections,
     /// Turns true when shutdown begins, so streams close instead of holding it up.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Upgraded WebSockets, which the drain waits for.
+    pub upgraded: tokio_util::task::TaskTracker,
     /// Browser origins allowed besides the service's own (`CORS_ALLOWED_ORIGINS`).
     pub allowed_origins: Arc<Vec<HeaderValue>>,
 }

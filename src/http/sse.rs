@@ -33,6 +33,9 @@ pub async fn serve(
     post: bool,
 ) -> Response {
     let media = Media::Json;
+    if *state.closing.borrow() {
+        return super::media::draining();
+    }
     let mut request = match request {
         Ok(request) => request,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message, media),

@@ -63,6 +63,9 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> b
 
 /// Upgrades to a WebSocket speaking `graphql-transport-ws`.
 pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, ws: WebSocketUpgrade) -> HttpResponse {
+    if *state.closing.borrow() {
+        return super::media::draining();
+    }
     if !origin_allowed(headers, &state.allowed_origins) {
         metrics::counter!("live_refused_total", "reason" => "origin").increment(1);
         let message = "this page's origin may not open a WebSocket here; see CORS_ALLOWED_ORIGINS";
@@ -86,12 +89,15 @@ pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, w
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     let offered = ws.selected_protocol().is_some();
-    ws.on_upgrade(move |socket| async move {
-        if !offered {
-            close(socket, 4406, "Subprotocol not acceptable: use graphql-transport-ws").await;
-            return;
-        }
-        Connection::new(state, authorization, peer).run(socket).await;
+    let upgraded = state.upgraded.clone();
+    ws.on_upgrade(move |socket| {
+        upgraded.track_future(async move {
+            if !offered {
+                close(socket, 4406, "Subprotocol not acceptable: use graphql-transport-ws").await;
+                return;
+            }
+            Connection::new(state, authorization, peer).run(socket).await;
+        })
     })
 }
 

@@ -146,6 +146,11 @@ impl Hub {
     }
 
     /// Whether events can be handed off now (always, without Redis).
+    /// Whether events outlive this process (they are in Redis, for every replica to replay).
+    pub fn is_shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
     pub fn is_up(&self) -> bool {
         self.redis.as_ref().is_none_or(|redis| redis.up.load(Ordering::Relaxed))
     }

@@ -27,6 +27,8 @@ pub struct Webhooks {
     pub max_body_bytes: usize,
     /// Where events go.
     pub hub: Arc<Hub>,
+    /// Turns true when this process starts draining.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 fn answer(status: StatusCode, outcome: &'static str, reason: &'static str, message: &str) -> Response {
@@ -50,6 +52,11 @@ pub async fn receive(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, bod
         verify(&hooks.key, header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER), &body, now, hooks.tolerance_secs)
     {
         return answer(StatusCode::UNAUTHORIZED, "rejected", rejection.label(), &rejection.to_string());
+    }
+    // Without Redis an event taken now would reach no one: this process's subscribers are
+    // leaving, and its history leaves with it. Telnyx retries, into a replica that stays.
+    if *hooks.closing.borrow() && !hooks.hub.is_shared() {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "failed", "draining", "this replica is shutting down; retry");
     }
     let event = match parse(&body) {
         Ok(Some(event)) => event,

@@ -60,16 +60,27 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Posts `body` signed by `key` at `timestamp`.
-async fn deliver_signed(app: &TestApp, key: &SigningKey, timestamp: i64, body: &[u8]) -> (u16, Value) {
+/// The headers that sign `body` by `key` at `timestamp`, as Telnyx sends them.
+fn signature_headers(key: &SigningKey, timestamp: i64, body: &[u8]) -> [(&'static str, String); 2] {
     let ts = timestamp.to_string();
     let signature = key.sign(&[ts.as_bytes(), b"|", body].concat());
     let signature = base64::engine::general_purpose::STANDARD.encode(signature.to_bytes());
+    [("telnyx-signature-ed25519", signature), ("telnyx-timestamp", ts)]
+}
+
+/// The headers Telnyx would sign `body` with now.
+pub fn signed_headers(body: &[u8]) -> [(&'static str, String); 2] {
+    signature_headers(&telnyx_key(), now(), body)
+}
+
+/// Posts `body` signed by `key` at `timestamp`.
+async fn deliver_signed(app: &TestApp, key: &SigningKey, timestamp: i64, body: &[u8]) -> (u16, Value) {
+    let [(signature_name, signature), (timestamp_name, ts)] = signature_headers(key, timestamp, body);
     let response = app
         .http
         .post(format!("http://{}/webhooks/telnyx", app.addr))
-        .header("telnyx-signature-ed25519", signature)
-        .header("telnyx-timestamp", ts)
+        .header(signature_name, signature)
+        .header(timestamp_name, ts)
         .header("content-type", "application/json")
         .body(body.to_vec())
         .send()

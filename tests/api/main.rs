@@ -4,6 +4,7 @@
 mod auth;
 mod credentials;
 mod docs;
+mod drain;
 mod errors;
 mod fan_out;
 mod faults;

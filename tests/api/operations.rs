@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{error_codes, spawn_app};
+use crate::helpers::{error_codes, spawn_app, TestApp};
+use crate::live::Ws;
 use crate::process::{free_addr, Service, BINARY};
 
 const SESSION: &str = "7b61621f-5fe4-4aad-ab11-9fd19e272e73";
@@ -30,7 +31,7 @@ async fn until_upstream_received(server: &MockServer, count: usize) {
 }
 
 #[tokio::test]
-async fn sigterm_lets_the_request_in_flight_finish_and_then_exits_cleanly() {
+async fn sigterm_lets_the_request_in_flight_finish_closes_websockets_as_going_away_and_exits_cleanly() {
     // Arrange: a query held up for a second upstream.
     let server = MockServer::start().await;
     Mock::given(method("GET"))
@@ -39,7 +40,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_then_exits_cleanly() {
         .mount(&server)
         .await;
     let uri = server.uri();
-    let args = ["--telnyx-api-base-url", &uri, "--telnyx-api-key", "KEYx", "--shutdown-grace-ms", "5000"];
+    let args = ["--telnyx-api-base-url", &uri, "--telnyx-api-key", "KEYx", "--shutdown-drain-secs", "5"];
     let mut service = Service::start("shutdown", &args, &[]);
     service.until_healthy().await;
     let request = reqwest::Client::new().post(service.url("/graphql")).json(&json!({
@@ -48,6 +49,8 @@ async fn sigterm_lets_the_request_in_flight_finish_and_then_exits_cleanly() {
     }));
     let in_flight = tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
     until_upstream_received(&server, 1).await;
+    // And a WebSocket, which hyper's graceful shutdown does not wait for by itself.
+    let mut ws = Ws::init(&TestApp { addr: service.addr, http: reqwest::Client::new() }, json!({})).await;
 
     // Act
     service.terminate();
@@ -55,6 +58,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_then_exits_cleanly() {
     let probe = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
     let ready = probe.get(service.url("/ready")).send().await;
     let body = in_flight.await.unwrap();
+    let closed = ws.next().await;
     let exit = service.exit_within(Duration::from_secs(5)).await;
 
     // Assert
@@ -62,6 +66,7 @@ async fn sigterm_lets_the_request_in_flight_finish_and_then_exits_cleanly() {
         assert_eq!(ready.status(), 503, "still ready after SIGTERM");
     }
     assert_eq!(body["data"]["roomSession"]["participants"]["nodes"], json!([{ "id": PARTICIPANT }]), "{body}");
+    assert_eq!(closed["close"], 1001, "the WebSocket was not closed as going away: {closed}");
     let exit = exit.expect("the process did not exit within 5 s of SIGTERM");
     assert!(exit.success(), "{exit:?}");
 }
