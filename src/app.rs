@@ -20,7 +20,7 @@ use crate::auth::sha256_hex;
 use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
-use crate::http::{self, AppState, Connections, FederationSdl, HttpLimits, StreamLimits};
+use crate::http::{self, AppState, Connections, FederationSdl, HttpLimits, StreamLimits, TrustedProxies};
 use crate::live::{Hub, PublicKey, Retention, Webhooks};
 use crate::schema::{self, SchemaOptions};
 use crate::telemetry;
@@ -142,8 +142,11 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
     if let Some(cors) = cors(config) {
         router = router.layer(cors);
     }
+    let proxies =
+        Arc::new(TrustedProxies { networks: config.trusted_proxies.clone(), header: config.trusted_proxy_header });
     let router = router
         .layer(axum::middleware::from_fn(http::log_request))
+        .layer(axum::middleware::from_fn_with_state(proxies, http::resolve_client))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     Ok(App { router, ready, closing: closing_tx, upgraded, drain: config.shutdown_drain() })

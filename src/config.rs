@@ -87,6 +87,17 @@ pub struct Config {
     #[arg(long, env = "ALLOW_ANONYMOUS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_anonymous: bool,
 
+    /// Proxies (CIDRs or addresses, comma-separated) whose forwarding header names the client,
+    /// for the caller rate limit and the logs; e.g. the ingress controller's pods. Off when
+    /// unset: the TCP peer is the client, whatever its headers say.
+    #[arg(long, env = "TRUSTED_PROXIES", value_name = "CIDRS", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The header TRUSTED_PROXIES record the client in: `x-forwarded-for` or `forwarded` (RFC
+    /// 7239). Only this one is read; name the one your proxy appends to.
+    #[arg(long, env = "TRUSTED_PROXY_HEADER", value_enum, default_value_t = crate::http::ForwardedHeader::XForwardedFor)]
+    pub trusted_proxy_header: crate::http::ForwardedHeader,
+
     /// Milliseconds allowed for connecting to Telnyx.
     #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub upstream_connect_timeout_ms: u64,
@@ -307,6 +318,15 @@ pub enum LogFormat {
 
 fn parse_secret(value: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(value))
+}
+
+/// A network (`10.0.0.0/8`) or one address (`10.0.0.7`).
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{value}` is neither a network (10.0.0.0/8) nor an address"))
 }
 
 impl Config {

@@ -1,7 +1,7 @@
 //! What a request must pass before it runs: CSRF prevention, the caller's identity and rate
 //! limit, trusted documents, and who may read the federation SDL.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -85,11 +85,11 @@ pub(super) fn unauthenticated(error: &AuthError, media: Media) -> Response {
 
 /// Whom `CALLER_RATE_LIMIT` counts a request against: the JWT `sub`, else a hash of the
 /// forwarded credential (so the limiter never holds one), else the client's address.
-pub(super) fn caller_key(caller: Option<&Caller>, authorization: Option<&str>, peer: Option<SocketAddr>) -> String {
+pub(super) fn caller_key(caller: Option<&Caller>, authorization: Option<&str>, peer: Option<IpAddr>) -> String {
     match (caller, authorization) {
         (Some(caller), _) => format!("sub:{}", caller.subject),
         (None, Some(authorization)) => format!("key:{}", sha256_hex(authorization)),
-        (None, None) => format!("ip:{}", peer.map(|addr| addr.ip().to_string()).unwrap_or_default()),
+        (None, None) => format!("ip:{}", peer.map(|addr| addr.to_string()).unwrap_or_default()),
     }
 }
 

@@ -15,12 +15,14 @@
 //! # Layout
 //! - this module: the routes, the shared state, and running a request;
 //! - `media`: response media types (GraphQL over HTTP) and request-level errors;
+//! - `client`: the client's address, through trusted proxies;
 //! - `admission`: what a request must pass before it runs (CSRF, caller, rate limit, trusted
 //!   documents, who may read the federation SDL);
 //! - `trace`: trace context for upstream calls, and the one log line per request;
 //! - `graphiql`: GraphiQL's page and files, embedded in the binary.
 
 mod admission;
+mod client;
 mod graphiql;
 mod media;
 mod sse;
@@ -28,7 +30,7 @@ mod stream;
 mod trace;
 mod ws;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +39,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -56,6 +58,7 @@ use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
 use admission::{admit, caller_key, csrf_blocked, csrf_safe, rate_limited, unauthenticated};
+pub use client::{resolve_client, ClientAddr, ForwardedHeader, TrustedProxies};
 use media::{method_not_allowed, not_acceptable, request_error, Media, Stream};
 pub use stream::{Connections, StreamLimits};
 use trace::child_traceparent;
@@ -145,8 +148,8 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The client's address, when the server was started with it (not when driven in-process).
-type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+/// The client's address ([`client`]), when the request came over TCP (not driven in-process).
+type Peer = Option<Extension<ClientAddr>>;
 
 async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let (media, stream) = media::negotiate(&headers);
@@ -201,8 +204,8 @@ async fn runs(state: &AppState, request: &async_graphql::Request, id: Option<&st
     state.executor.is_operation(&probe, kind).await
 }
 
-fn address(peer: Peer) -> Option<SocketAddr> {
-    peer.map(|Extension(ConnectInfo(addr))| addr)
+fn address(peer: Peer) -> Option<IpAddr> {
+    peer.map(|Extension(ClientAddr(addr))| addr)
 }
 
 /// A request naming a persisted document by id: GraphQL over HTTP's `documentId` or Relay's
@@ -337,8 +340,7 @@ async fn execute(
         Err(error) => return unauthenticated(&error, media),
     };
     if let Some(limiter) = &state.caller_limit {
-        let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-        if let Decision::Wait(wait) = limiter.check(&caller_key(caller.as_ref(), authorization, peer)).await {
+        if let Decision::Wait(wait) = limiter.check(&caller_key(caller.as_ref(), authorization, address(peer))).await {
             return rate_limited(wait, media);
         }
     }

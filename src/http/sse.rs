@@ -8,7 +8,7 @@
 //! idle connections open.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -26,7 +26,7 @@ use crate::schema::{RequestPolicy, ResumeAfter};
 /// it names, if any.
 pub async fn serve(
     state: AppState,
-    peer: Option<SocketAddr>,
+    peer: Option<IpAddr>,
     headers: &HeaderMap,
     request: Result<async_graphql::Request, String>,
     id: Option<String>,

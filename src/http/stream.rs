@@ -3,7 +3,7 @@
 //! bound on connections per caller.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::auth::{sha256_hex, AuthError, Caller, READ_SCOPE, WRITE_SCOPE};
@@ -64,11 +64,7 @@ impl Refusal {
 impl Subscriber {
     /// Authenticates a streaming caller presenting `authorization` (if any), as a request
     /// would be, and counts its connection.
-    pub async fn admit(
-        state: &AppState,
-        authorization: Option<&str>,
-        peer: Option<SocketAddr>,
-    ) -> Result<Self, Refusal> {
+    pub async fn admit(state: &AppState, authorization: Option<&str>, peer: Option<IpAddr>) -> Result<Self, Refusal> {
         let caller = state.auth.caller(authorization).await.map_err(Refusal::Auth)?;
         // A token from `connection_init` must be one a header could carry.
         let header = authorization.map(http::HeaderValue::from_str).transpose();

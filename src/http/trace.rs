@@ -36,11 +36,13 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let client = request.extensions().get::<super::ClientAddr>().map(|super::ClientAddr(addr)| *addr);
     let response = next.run(request).await;
     let status = response.status().as_u16();
     metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
     tracing::info!(
         request_id,
+        client = client.map(tracing::field::display),
         %method,
         path,
         status,

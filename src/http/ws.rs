@@ -22,7 +22,7 @@
 //! evaluates `connectionParams` anew each time, so a small helper there resumes every
 //! subscription after its last event (see docs/live.md).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -62,7 +62,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> b
 }
 
 /// Upgrades to a WebSocket speaking `graphql-transport-ws`.
-pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<SocketAddr>, ws: WebSocketUpgrade) -> HttpResponse {
+pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<IpAddr>, ws: WebSocketUpgrade) -> HttpResponse {
     if *state.closing.borrow() {
         return super::media::draining();
     }
@@ -112,7 +112,7 @@ type Results = BoxStream<'static, Option<Arc<Frame>>>;
 struct Connection {
     state: AppState,
     header_authorization: Option<String>,
-    peer: Option<SocketAddr>,
+    peer: Option<IpAddr>,
     subscriber: Option<Subscriber>,
     operations: StreamMap<String, Results>,
     /// Whether the operation with this id has produced a result yet.
@@ -125,7 +125,7 @@ struct Connection {
 type Closing = Option<(u16, String)>;
 
 impl Connection {
-    fn new(state: AppState, header_authorization: Option<String>, peer: Option<SocketAddr>) -> Self {
+    fn new(state: AppState, header_authorization: Option<String>, peer: Option<IpAddr>) -> Self {
         Self {
             state,
             header_authorization,

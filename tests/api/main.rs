@@ -23,6 +23,7 @@ mod operations;
 mod pagination;
 mod process;
 mod protocol;
+mod proxies;
 mod rate_limits;
 mod requests;
 mod resume;
