@@ -4,6 +4,7 @@
 //! `connection_init`; a cursor that cannot be continued from ends the subscription with
 //! `EVENTS_EXPIRED`. Through a real `redis-server` too, across two instances.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -19,30 +20,47 @@ const SUBSCRIPTION: &str =
     "subscription($room: ID!, $after: String) { roomEvents(roomId: $room, after: $after) { id cursor } }";
 
 /// An SSE subscription to the room's events, opened as a browser's `EventSource` opens it
-/// (`GET`, `Accept: text/event-stream`), with `Last-Event-ID` and `after` if given.
+/// (`GET`, `Accept: text/event-stream`), with `Last-Event-ID` and `after` if given, once its
+/// room lookup is done.
 async fn open(app: &TestApp, room: &str, last_event_id: Option<&str>, after: Option<&str>) -> Stream {
-    let variables = json!({ "room": room, "after": after });
+    let stream =
+        sse(app, &bearer(SAMPLE_API_KEY), SUBSCRIPTION, json!({ "room": room, "after": after }), last_event_id).await;
+    Ws::settle().await;
+    stream
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// An SSE subscription running `document` with `variables` as `authorization`, as soon as
+/// the response starts.
+async fn sse(
+    app: &TestApp,
+    authorization: &str,
+    document: &str,
+    variables: Value,
+    last_event_id: Option<&str>,
+) -> Stream {
     let mut request = app
         .http
         .get(app.url())
-        .query(&[("query", SUBSCRIPTION), ("variables", &variables.to_string())])
+        .query(&[("query", document), ("variables", &variables.to_string())])
         .header("accept", "text/event-stream")
-        .header("authorization", format!("Bearer {SAMPLE_API_KEY}"));
+        .header("authorization", authorization);
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200);
-    Ws::settle().await;
-    Stream { response, text: String::new(), read: 0 }
+    Stream { response, text: String::new() }
 }
 
 /// An open SSE response, read frame by frame.
 struct Stream {
     response: reqwest::Response,
+    /// What was read but is not yet a whole frame.
     text: String,
-    /// Frames already returned.
-    read: usize,
 }
 
 /// One `next` event: the webhook's id and the event's cursor, or the error code.
@@ -57,24 +75,14 @@ impl Stream {
     /// The next frame (waiting up to 10 s for it).
     async fn next(&mut self) -> Got {
         loop {
-            let frames = sse_frames(&self.text);
-            // The last block may be incomplete until its blank line arrives.
-            let complete = if self.text.ends_with("\n\n") { frames.len() } else { frames.len().saturating_sub(1) };
-            if self.read < complete {
-                let frame = frames[self.read].clone();
-                self.read += 1;
-                if frame.event == "complete" {
-                    return Got::Complete;
+            // Frames are consumed as they are read, so a replay of 100,000 is read in linear time.
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                // A block without an event is a keep-alive comment.
+                if let Some(frame) = sse_frames(&block).pop() {
+                    return Self::got(&frame);
                 }
-                let body: Value = serde_json::from_str(&frame.data).unwrap();
-                if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
-                    assert_eq!(frame.id, None, "an error has no cursor");
-                    return Got::Error(code.to_owned());
-                }
-                let event = &body["data"]["roomEvents"];
-                let cursor = event["cursor"].as_str().unwrap().to_owned();
-                assert_eq!(frame.id.as_deref(), Some(cursor.as_str()), "the SSE id is the event's cursor");
-                return Got::Event { id: event["id"].as_str().unwrap().to_owned(), cursor };
+                continue;
             }
             let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
                 .await
@@ -85,16 +93,37 @@ impl Stream {
         }
     }
 
-    /// The next `count` events' webhook ids (each must be an event).
-    async fn ids(&mut self, count: usize) -> Vec<String> {
-        let mut ids = Vec::new();
+    fn got(frame: &crate::helpers::SseFrame) -> Got {
+        if frame.event == "complete" {
+            return Got::Complete;
+        }
+        let body: Value = serde_json::from_str(&frame.data).unwrap();
+        if let Some(code) = body["errors"][0]["extensions"]["code"].as_str() {
+            assert_eq!(frame.id, None, "an error has no cursor");
+            return Got::Error(code.to_owned());
+        }
+        // `roomEvents` or `roomSessionEvents`, whichever was subscribed to.
+        let event = body["data"].as_object().and_then(|data| data.values().next()).expect("an event");
+        let cursor = event["cursor"].as_str().unwrap().to_owned();
+        assert_eq!(frame.id.as_deref(), Some(cursor.as_str()), "the SSE id is the event's cursor");
+        Got::Event { id: event["id"].as_str().unwrap().to_owned(), cursor }
+    }
+
+    /// The next `count` events as (webhook id, cursor) (each must be an event).
+    async fn events(&mut self, count: usize) -> Vec<(String, String)> {
+        let mut events = Vec::with_capacity(count);
         for _ in 0..count {
             match self.next().await {
-                Got::Event { id, .. } => ids.push(id),
-                other => panic!("expected an event after {ids:?}, got {other:?}"),
+                Got::Event { id, cursor } => events.push((id, cursor)),
+                other => panic!("expected an event after {} events, got {other:?}", events.len()),
             }
         }
-        ids
+        events
+    }
+
+    /// The next `count` events' webhook ids (each must be an event).
+    async fn ids(&mut self, count: usize) -> Vec<String> {
+        self.events(count).await.into_iter().map(|(id, _)| id).collect()
     }
 
     /// The next event's cursor (it must be `id`'s).
@@ -103,6 +132,14 @@ impl Stream {
             Got::Event { id: got, cursor } if got == id => cursor,
             other => panic!("expected {id}, got {other:?}"),
         }
+    }
+}
+
+/// Asserts that `cursors` are in the history's order, each after the one before.
+fn assert_ascending(cursors: &[String]) {
+    let positions: Vec<_> = cursors.iter().map(|c| Cursor::decode(c).unwrap().position).collect();
+    if let Some(at) = positions.windows(2).position(|pair| pair[0] >= pair[1]) {
+        panic!("cursor {} is not after the one before it: {:?}", at + 1, &positions[at..at + 2]);
     }
 }
 
@@ -179,25 +216,90 @@ async fn a_replay_skips_other_rooms_events_as_live_delivery_does() {
     assert_eq!(back.ids(5).await, names("mine", 1..=5));
 }
 
-#[tokio::test]
+// On two threads, so webhooks are taken while a replay runs (on one, a replay that never
+// waits for anything would run to its end before any webhook is read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seam_between_replay_and_live_has_no_gap_and_no_duplicate_under_a_steady_stream() {
-    let (_upstream, app) = spawn_live(|_| {}).await;
-    let cursor = first_cursor(&app, "steady-0").await;
-    let all = names("steady", 1..=150);
-    let posting = {
-        let (app, all) = (TestApp { addr: app.addr, http: app.http.clone() }, all.clone());
-        tokio::spawn(async move {
-            for id in &all {
-                assert_eq!(deliver(&app, &joined(id, ids::ROOM)).await, 200);
+    let (_upstream, app) = spawn_live(|config| config.stream_connections_per_caller = RESUMING + 2).await;
+    resume_under_a_steady_stream(&app, &[&app]).await;
+}
+
+/// Subscribers resuming under a steady stream: each meets its seam at another point of it.
+const RESUMING: usize = 24;
+
+/// Subscribers resume after one cursor at staggered moments while webhooks keep arriving at
+/// `post_to`, each on the next of `resume_on`: every one gets exactly the events acknowledged
+/// after the cursor, in order, once, whether replayed or live, then live ones.
+async fn resume_under_a_steady_stream(post_to: &TestApp, resume_on: &[&TestApp]) {
+    let cursor = first_cursor(post_to, "steady-0").await;
+    let posting = Posting::start(post_to, "steady");
+    // A webhook taken between a subscriber joining the live channel and its replay's last read
+    // is both replayed and live: long replays make that likely for some of them.
+    posting.until(100).await;
+    // Each reconnects at another moment, so each meets its seam at another point of the
+    // stream; the webhooks keep coming until after the last has.
+    let mut resumed = Vec::new();
+    for app in resume_on.iter().cycle().take(RESUMING) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let variables = json!({ "room": ids::ROOM, "after": cursor });
+        resumed.push(sse(app, &bearer(SAMPLE_API_KEY), SUBSCRIPTION, variables, None).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acknowledged = posting.stop().await;
+
+    deliver_all(post_to, &["steady-end".to_owned()], ids::ROOM).await;
+    for (i, stream) in resumed.iter_mut().enumerate() {
+        let (ids, cursors): (Vec<_>, Vec<_>) = stream.events(acknowledged.len()).await.into_iter().unzip();
+        assert_eq!(ids, acknowledged, "subscriber {i}: every acknowledged event after the cursor, once, in order");
+        assert_ascending(&cursors);
+        assert_eq!(stream.ids(1).await, ["steady-end"], "subscriber {i}: then live, nothing twice");
+    }
+}
+
+/// Webhooks about the room posted one after another, a few milliseconds apart, until stopped.
+struct Posting {
+    stop: tokio::sync::oneshot::Sender<()>,
+    /// The ids the service acknowledged (2xx), in the order it did.
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Posting {
+    fn start(app: &TestApp, prefix: &str) -> Self {
+        let (app, prefix) = (TestApp { addr: app.addr, http: app.http.clone() }, prefix.to_owned());
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+        let list = acknowledged.clone();
+        let task = tokio::spawn(async move {
+            for i in 1.. {
+                if stopped.try_recv().is_ok() {
+                    return;
+                }
+                let id = format!("{prefix}-{i}");
+                if (200..300).contains(&deliver(&app, &joined(&id, ids::ROOM)).await) {
+                    list.lock().unwrap().push(id);
+                }
                 tokio::time::sleep(Duration::from_millis(3)).await;
             }
-        })
-    };
-    // Reconnects while webhooks keep arriving: some are replayed, the rest come live.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut back = open(&app, ids::ROOM, Some(&cursor), None).await;
-    assert_eq!(back.ids(150).await, all);
-    posting.await.unwrap();
+        });
+        Self { stop, acknowledged, task }
+    }
+
+    /// Waits until `count` webhooks were acknowledged.
+    async fn until(&self, count: usize) {
+        let started = std::time::Instant::now();
+        while self.acknowledged.lock().unwrap().len() < count {
+            assert!(started.elapsed() < Duration::from_secs(60), "webhooks are acknowledged");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops posting; the ids the service acknowledged, in the order it did.
+    async fn stop(self) -> Vec<String> {
+        self.stop.send(()).unwrap();
+        self.task.await.unwrap();
+        std::mem::take(&mut *self.acknowledged.lock().unwrap())
+    }
 }
 
 #[tokio::test]
@@ -314,4 +416,19 @@ async fn through_a_real_redis_server_trimmed_or_lost_history_is_events_expired()
         }
     }
     assert_eq!(back, Some(Got::Error("EVENTS_EXPIRED".into())), "after Redis lost the stream");
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_the_seam_between_replay_and_live_has_no_gap_and_no_duplicate_under_a_steady_stream(
+) {
+    let redis = RedisServer::start().await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let limit = |config: &mut Config| config.stream_connections_per_caller = RESUMING + 2;
+    let (a, b) = (with_redis(&redis, &upstream, limit).await, with_redis(&redis, &upstream, limit).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Replays read the stream in Redis; live events come through each instance's own reader
+    // of it, which may be behind or ahead of the replay: on the instance taking the webhooks
+    // and on the other one.
+    resume_under_a_steady_stream(&a, &[&a, &b]).await;
 }
