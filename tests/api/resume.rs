@@ -16,6 +16,8 @@ use crate::helpers::{ids, spawn_app_with, sse_frames, TestApp};
 use crate::live::{deliver, joined, live, spawn_live, Ws};
 use crate::process::RedisServer;
 
+mod scope;
+
 const SUBSCRIPTION: &str =
     "subscription($room: ID!, $after: String) { roomEvents(roomId: $room, after: $after) { id cursor } }";
 
