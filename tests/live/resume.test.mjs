@@ -8,6 +8,7 @@ import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 import { startRedis } from '../support/processes.mjs';
+import { resumingSseSubscribe as resumingSse, resumingWsClient as resumingWs } from '../support/resuming.mjs';
 import { SAMPLE_API_KEY, deliverOk, eventId, events, ids, sleep, startLiveStack, untilLive } from './support/live.mjs';
 import { open } from './support/scenarios.mjs';
 
@@ -22,53 +23,9 @@ const RESUMABLE = /* GraphQL */ `
   }
 `;
 
-/** docs/live.md's graphql-ws helper, as an app writes it (only the retry wait is shortened). */
-function resumingWsClient(url) {
-  const cursors = {};
-  return createWsClient({
-    url,
-    webSocketImpl: WebSocket,
-    connectionParams: () => ({ Authorization: `Bearer ${SAMPLE_API_KEY}`, resume: { ...cursors } }),
-    retryAttempts: Infinity,
-    shouldRetry: () => true,
-    retryWait: () => sleep(200),
-    on: {
-      message: (m) => {
-        const event = m.type === 'next' && Object.values(m.payload.data ?? {})[0];
-        if (event?.cursor) cursors[m.id] = event.cursor;
-        if (m.type === 'complete' || m.type === 'error') delete cursors[m.id];
-      },
-    },
-  });
-}
-
-/** docs/live.md's graphql-sse use: the last cursor goes back as `Last-Event-ID`. */
-function resumingSseSubscribe(url) {
-  return (query, variables, sink) => {
-    let last;
-    const client = createSseClient({
-      url,
-      headers: () => ({ Authorization: `Bearer ${SAMPLE_API_KEY}`, ...(last && { 'Last-Event-ID': last }) }),
-      retryAttempts: Infinity,
-      retry: () => sleep(200),
-    });
-    const stop = client.subscribe(
-      { query, variables },
-      {
-        next: (result) => {
-          last = result.data?.roomEvents?.cursor ?? last;
-          sink.next(result);
-        },
-        error: sink.error,
-        complete: sink.complete,
-      },
-    );
-    return () => {
-      stop();
-      client.dispose();
-    };
-  };
-}
+const authorization = `Bearer ${SAMPLE_API_KEY}`;
+const resumingWsClient = (url) => resumingWs({ createClient: createWsClient, webSocketImpl: WebSocket, url, authorization });
+const resumingSseSubscribe = (url) => resumingSse({ createClient: createSseClient, url, authorization });
 
 describe('resuming through a rolling restart, two replicas sharing Redis', { timeout: 90_000 }, () => {
   let redis;

@@ -3,7 +3,8 @@
 // Shared by the Node suites (federation, browser, relay, live); it uses Node's built-ins only.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +69,7 @@ class Child {
     for (;;) {
       const match = this.output.match(pattern);
       if (match) return match;
-      await this.#checkAlive(deadline, `${pattern}`);
+      await this.checkAlive(deadline, `${pattern}`);
       await sleep(25);
     }
   }
@@ -83,12 +84,12 @@ class Child {
       } catch {
         // Not listening yet.
       }
-      await this.#checkAlive(deadline, `${baseUrl}/health`);
+      await this.checkAlive(deadline, `${baseUrl}/health`);
       await sleep(50);
     }
   }
 
-  async #checkAlive(deadline, waitingFor) {
+  async checkAlive(deadline, waitingFor) {
     if (this.process.exitCode !== null || this.process.signalCode !== null) {
       throw new Error(`${this.name} exited while waiting for ${waitingFor}:\n${this.output}`);
     }
@@ -162,6 +163,74 @@ export async function startRedis() {
   try {
     await child.waitForOutput(/Ready to accept connections/);
     return { url: `redis://127.0.0.1:${port}`, stop: () => child.stop(), child };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/**
+ * A real `haproxy` (Debian's; `.ci/run` installs it) on a free loopback port in front of
+ * `backends` (`host:port` strings), configured as docs/deploy.md recommends for this service:
+ * health checks on `/ready`, WebSockets tunnelled, a refused connection or a 503 retried on
+ * another replica (never a request the replica may have started), `X-Forwarded-For` appended.
+ * `url`; `states()` reads each server's UP/DOWN from the stats page; `stop()` kills it by PID.
+ */
+export async function startHaproxy(backends) {
+  const [port, statsPort] = [await freePort(), await freePort()];
+  const servers = backends
+    .map((backend, i) => `  server r${i} ${backend} check inter 250ms fall 1 rise 2`)
+    .join('\n');
+  const config = `global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 60s
+  timeout server 60s
+  timeout tunnel 1h
+  timeout http-keep-alive 10s
+  option forwardfor
+  retries 3
+  option redispatch 1
+  retry-on conn-failure 503
+frontend graphql
+  bind 127.0.0.1:${port}
+  default_backend replicas
+frontend stats
+  bind 127.0.0.1:${statsPort}
+  stats enable
+  stats uri /stats
+backend replicas
+  balance roundrobin
+  option httpchk GET /ready
+  http-check expect status 200
+${servers}
+`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'haproxy-'));
+  const file = path.join(dir, 'haproxy.cfg');
+  writeFileSync(file, config);
+  const child = new Child('haproxy', ['-db', '-f', file], { command: 'haproxy' });
+  const states = async () => {
+    const csv = await (await fetch(`http://127.0.0.1:${statsPort}/stats;csv`)).text();
+    return csv
+      .split('\n')
+      .map((line) => line.split(','))
+      .filter((fields) => fields[0] === 'replicas' && fields[1].startsWith('r'))
+      .map((fields) => fields[17]);
+  };
+  try {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        if ((await states()).every((state) => state === 'UP')) break;
+      } catch {
+        // Not listening yet.
+      }
+      await child.checkAlive(deadline, 'every replica UP in haproxy');
+      await sleep(50);
+    }
+    return { url: `http://127.0.0.1:${port}`, states, stop: () => child.stop(), child };
   } catch (error) {
     await child.stop();
     throw error;
