@@ -372,7 +372,11 @@ async fn execute(
     let policy =
         RequestPolicy { mutations: post, federation_sdl: state.federation_sdl.allows(headers), streams: false };
     let scope = RoomScope::new(caller.as_ref().and_then(|c| c.rooms.as_deref()));
-    let response = state.executor.execute_batch(batch.data(upstream).data(scope), policy).await;
+    let mut batch = batch.data(upstream).data(scope);
+    if crate::telemetry::ftv1::requested(headers) {
+        batch = batch.data(crate::telemetry::ftv1::Requested);
+    }
+    let response = state.executor.execute_batch(batch, policy).await;
 
     let responses: Vec<&async_graphql::Response> = match &response {
         BatchResponse::Single(r) => vec![r],

@@ -19,6 +19,7 @@ use super::EventUpstreams;
 use super::{AppSchema, OPERATION_HEADER};
 use crate::error::{code_graphql_error, hide_suggestions, rejection_error};
 use crate::guard::{self, DocumentLimits};
+use crate::telemetry::ftv1;
 
 /// What the HTTP layer allows one request, beyond what the schema does.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,11 @@ pub const MAX_ERRORS: usize = 100;
 /// The schema plus what runs around it.
 pub struct Executor {
     schema: AppSchema,
+    /// The same schema with the ftv1 extension, for the requests that ask for a trace: built on
+    /// the first, so that a service no gateway asks traces of never builds it, and the others
+    /// run without any extension.
+    traced: std::sync::OnceLock<AppSchema>,
+    options: super::SchemaOptions,
     shape: Shape,
     /// Parsed documents by SHA-256 of their text, bounded; `None` turns caching and APQ off.
     /// Parsing was a tenth of a query's CPU, and clients repeat the same few documents;
@@ -83,6 +89,8 @@ impl Executor {
         let (shared, subscriber_buffer) = (Shared::default(), options.subscriber_buffer);
         Self {
             schema,
+            traced: std::sync::OnceLock::new(),
+            options: *options,
             shape: Shape::of_schema(),
             documents,
             introspection,
@@ -118,10 +126,19 @@ impl Executor {
         }
     }
 
-    /// Runs one request.
-    pub async fn execute(&self, request: Request, policy: RequestPolicy) -> Response {
-        let response = self.run(request, policy).await;
-        self.finish(response)
+    /// Runs one request; with an ftv1 trace in its extensions when it asked for one
+    /// ([`ftv1::Requested`]), covering everything from here to its final errors.
+    pub async fn execute(&self, mut request: Request, policy: RequestPolicy) -> Response {
+        let trace = ftv1::Recorder::for_request(&mut request);
+        let schema = match trace {
+            Some(_) => self.traced.get_or_init(|| super::builder(&self.options).extension(ftv1::Ftv1).finish()),
+            None => &self.schema,
+        };
+        let mut response = self.finish(self.run(schema, request, policy).await);
+        if let Some(trace) = trace {
+            trace.attach(&mut response);
+        }
+        response
     }
 
     /// Runs one request on a streaming transport: a subscription yields a frame per event;
@@ -217,7 +234,7 @@ impl Executor {
         response
     }
 
-    async fn run(&self, mut request: Request, policy: RequestPolicy) -> Response {
+    async fn run(&self, schema: &AppSchema, mut request: Request, policy: RequestPolicy) -> Response {
         let document = match self.document(&mut request).await {
             Ok(document) => document,
             Err(error) => return Response::from_errors(vec![error]),
@@ -230,7 +247,7 @@ impl Executor {
         };
         request.set_parsed_query(document.clone());
         let variables = selected.entities.then(|| request.variables.clone());
-        let mut response = self.schema.execute(request).await;
+        let mut response = schema.execute(request).await;
         if selected.federation_sdl {
             let scopes = self.scopes_in_sdl;
             spec::rewrite_strings(&mut response.data, &|sdl| spec::serve_federation_sdl(sdl, scopes));

@@ -97,18 +97,25 @@ impl Default for SchemaOptions {
 
 /// Builds the schema and its executor; per-request data ([`Upstream`]) is added by the HTTP
 /// layer. No async-graphql extensions are installed: each would wrap every field's
-/// resolution in boxed futures, so the executor does that work once per request instead.
+/// resolution in boxed futures, so the executor does that work once per request instead
+/// (only its twin for ftv1 traces, built from [`builder`] on first use, has one).
 pub fn build(options: SchemaOptions) -> Executor {
-    let mut builder = Schema::build(Query, Mutation, Subscription)
+    Executor::new(builder(&options).finish(), &options)
+}
+
+/// The schema as configured, before it is finished.
+fn builder(options: &SchemaOptions) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = Schema::build(Query, Mutation, Subscription)
         .enable_federation()
         .enable_subscription_in_federation()
         .limit_depth(options.max_depth)
         .limit_complexity(options.max_complexity)
         .data(Limits { max_first_last: options.max_first_last });
-    if !options.introspection {
-        builder = builder.disable_introspection();
+    if options.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
     }
-    Executor::new(builder.finish(), &options)
 }
 
 /// The response header (read and dropped by the HTTP layer) naming the executed operation,

@@ -1,5 +1,7 @@
 //! Logs and metrics: set up once per process.
 
+pub mod ftv1;
+
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};

@@ -8,6 +8,7 @@ mod drain;
 mod errors;
 mod fan_out;
 mod faults;
+mod ftv1;
 mod fuzz;
 mod graph;
 mod helpers;
