@@ -2,6 +2,7 @@
 
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTrace } from '@apollo/server/plugin/inlineTrace';
 import { startStandaloneServer } from '@apollo/server/standalone';
 
 import { startAgendaSubgraph } from './agenda-subgraph.mjs';
@@ -47,6 +48,10 @@ export async function startSupergraph() {
           ],
         }),
       }),
+      // A client sending `apollo-federation-include-trace: ftv1` gets the gateway's own trace,
+      // with the subgraphs' traces under their fetches: the gateway then asks the subgraphs
+      // for theirs, as with GraphOS field-level instrumentation (ftv1.test.mjs).
+      plugins: [ApolloServerPluginInlineTrace()],
       includeStacktraceInErrorResponses: false,
       stopOnTerminationSignals: false,
     });
