@@ -262,6 +262,15 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 20)]
     pub shutdown_drain_secs: u64,
 
+    /// Send a W3C `traceparent` with each request to Telnyx (the caller's trace, or the
+    /// upstream span's when traces are on); `false` keeps trace ids from leaving the service.
+    #[arg(long, env = "UPSTREAM_TRACEPARENT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub upstream_traceparent: bool,
+
+    /// OpenTelemetry traces (the standard `OTEL_*` variables).
+    #[command(flatten)]
+    pub traces: crate::telemetry::TraceConfig,
+
     /// Log format: `pretty` for people, `json` for log pipelines.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if config.healthcheck {
         return healthcheck(&config).await;
     }
-    telemetry::init_logs(config.log_format);
+    let telemetry = telemetry::init(config.log_format, &config.traces)?;
 
     if let Some(addr) = config.sample_upstream {
         let upstream = SampleUpstream::spawn_with_faults(addr, config.sample_faults).await?;
@@ -80,6 +80,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let app = app::build(&config).map_err(|error| error.to_string())?;
     app::serve(listener, app, shutdown_signal()).await?;
+    // The last spans (the drain's requests among them) are sent before the process ends.
+    telemetry.shutdown();
     tracing::info!("stopped");
     Ok(())
 }

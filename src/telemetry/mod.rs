@@ -1,20 +1,99 @@
-//! Logs and metrics: set up once per process.
+//! Logs, metrics and traces: set up once per process.
+//!
+//! # Layout
+//! - this module: the `tracing` subscriber (logs, and traces when configured) and the
+//!   Prometheus recorder;
+//! - `traces`: the OpenTelemetry configuration (the standard `OTEL_*` variables) and export;
+//! - `spans`: the spans recorded (HTTP server, GraphQL operation, upstream client) and the
+//!   W3C trace context they continue.
 
 pub mod ftv1;
+pub mod spans;
+pub mod traces;
 
+use std::fmt;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
 use crate::config::LogFormat;
+pub use traces::TraceConfig;
 
-/// Installs the global `tracing` subscriber (`RUST_LOG` filters, `info` by default).
-pub fn init_logs(format: LogFormat) {
+/// What must outlive serving: the tracer provider, flushed by [`Telemetry::shutdown`].
+#[must_use = "spans are flushed only by Telemetry::shutdown"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still queued (within the exporter's timeout) and stops exporting.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(error) = provider.shutdown() {
+                tracing::warn!(%error, "OpenTelemetry: spans were lost at shutdown");
+            }
+        }
+    }
+}
+
+/// Installs the global `tracing` subscriber: logs (`RUST_LOG` filters, `info` by default)
+/// and, when an OTLP endpoint is configured, traces of this service's own spans (whatever
+/// `RUST_LOG` says). Needs a Tokio runtime when traces are on.
+pub fn init(format: LogFormat, traces: &TraceConfig) -> Result<Telemetry, String> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Pretty => builder.init(),
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(WithTraceIds(
+                tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false),
+            ))
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
+    };
+    let provider = traces::provider(traces)?;
+    let otel = provider.as_ref().map(|provider| {
+        let own = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with(env!("CARGO_CRATE_NAME"))
+        });
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_CRATE_NAME"))).with_filter(own)
+    });
+    tracing_subscriber::registry().with(logs).with(otel).init();
+    Ok(Telemetry { provider })
+}
+
+/// JSON log lines with the request's `trace_id` and `span_id` when it is traced.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let ids = ctx
+            .event_scope()
+            .and_then(|scope| scope.into_iter().find_map(|span| span.extensions().get::<spans::TraceIds>().cloned()));
+        let Some(ids) = ids else { return self.0.format_event(ctx, writer, event) };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        // The JSON formatter writes one object and a newline; the ids are hex.
+        let object = line.trim_end().strip_suffix('}').ok_or(fmt::Error)?;
+        writeln!(writer, r#"{object},"trace_id":"{}","span_id":"{}"}}"#, ids.trace_id, ids.span_id)
     }
 }
 
