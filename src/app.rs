@@ -48,7 +48,8 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         max_attempts: config.upstream_max_attempts,
         retry_base: Duration::from_millis(config.upstream_retry_base_ms),
         max_in_flight: config.upstream_max_in_flight as usize,
-    })?;
+    })?
+    .sending_traceparent(config.upstream_traceparent);
     if let Some(rate) = config.upstream_rate_limit {
         client =
             client.with_throttle(Arc::new(UpstreamThrottle(Limiter::new("upstream", rate, shared_limits.clone()))));

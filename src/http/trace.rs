@@ -1,13 +1,22 @@
-//! Trace context for upstream calls, and the one log line per request.
+//! Trace context for upstream calls, the request's server span, and the one log line per
+//! request.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
-/// A W3C `traceparent` for our upstream calls: the caller's trace with a new span id, or a
-/// new trace when the caller sent none (or an invalid one).
+use crate::telemetry::spans;
+
+/// A W3C `traceparent` for our upstream calls. With traces on, the request's server span
+/// (each upstream attempt's client span replaces it when sent); otherwise the caller's trace
+/// with a new span id, or a new trace when the caller sent none (or an invalid one).
 pub(super) fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
+    spans::traceparent(&tracing::Span::current()).unwrap_or_else(|| invented_traceparent(incoming))
+}
+
+fn invented_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
     let parent = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
         let parts: Vec<&str> = v.trim().split('-').collect();
         let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -30,25 +39,30 @@ pub(super) fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
     HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")).expect("hex is a valid header value")
 }
 
-/// One log line per request, with its request id (set by the request-id layer outside).
+/// One log line per request, with its request id (set by the request-id layer outside); with
+/// traces on, the request runs in its server span, which the log line names.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    let span = spans::server(&request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let client = request.extensions().get::<super::ClientAddr>().map(|super::ClientAddr(addr)| *addr);
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
-    tracing::info!(
-        request_id,
-        client = client.map(tracing::field::display),
-        %method,
-        path,
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    spans::server_status(&span, status);
+    span.in_scope(|| {
+        tracing::info!(
+            request_id,
+            client = client.map(tracing::field::display),
+            %method,
+            path,
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
     response
 }
 

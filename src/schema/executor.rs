@@ -247,7 +247,10 @@ impl Executor {
         };
         request.set_parsed_query(document.clone());
         let variables = selected.entities.then(|| request.variables.clone());
-        let mut response = schema.execute(request).await;
+        let asked = operation_name.as_deref();
+        let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
+        let span = crate::telemetry::spans::operation(describe, &request.query);
+        let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
         if selected.federation_sdl {
             let scopes = self.scopes_in_sdl;
             spec::rewrite_strings(&mut response.data, &|sdl| spec::serve_federation_sdl(sdl, scopes));

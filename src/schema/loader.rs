@@ -130,8 +130,10 @@ impl Upstream {
             let call = call(credential);
             let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
             // No batching delay: REST has no batch endpoint, and sibling fields register
-            // their keys in the same poll anyway, so deduplication does not need one.
-            Arc::new(DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default()).delay(Duration::ZERO))
+            // their keys in the same poll anyway, so deduplication does not need one. Loads
+            // run in the operation's span, so their upstream spans are its children.
+            let spawn = |load| tokio::spawn(tracing::Instrument::in_current_span(load));
+            Arc::new(DataLoader::with_cache(loader, spawn, HashMapCache::default()).delay(Duration::ZERO))
         });
         Self { loader, writer, in_flight: Mutex::default(), totals: Mutex::default() }
     }

@@ -7,6 +7,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::HeaderValue;
 use tokio::sync::Semaphore;
 use tokio::time::{timeout_at, Instant};
+use tracing::Instrument;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
@@ -15,6 +16,7 @@ use super::error::{parse_error_body, parse_retry_after};
 use super::transport::{HttpTransport, Outgoing, Transport};
 use super::{wire, Action, Credential, ItemEndpoint, ListEndpoint, UpstreamError};
 use crate::pagination::Page;
+use crate::telemetry::spans;
 
 /// Everything but RFC 3986's unreserved characters is escaped, so values such as
 /// `a&b=c + d%` arrive intact whatever the upstream's query parser does with `+`.
@@ -77,6 +79,10 @@ pub struct Client {
     backoff: ExponentialBuilder,
     /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
     in_flight: Arc<Semaphore>,
+    /// The API's host, for the upstream spans.
+    host: String,
+    /// Whether requests carry a `traceparent`.
+    send_traceparent: bool,
 }
 
 impl Client {
@@ -98,7 +104,15 @@ impl Client {
             base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
             backoff,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            host: config.base_url.host_str().unwrap_or_default().to_owned(),
+            send_traceparent: true,
         }
+    }
+
+    /// The same client, sending a W3C `traceparent` upstream or not (it does by default).
+    pub fn sending_traceparent(mut self, send: bool) -> Self {
+        self.send_traceparent = send;
+        self
     }
 
     /// The same client, sending only as fast as `throttle` allows.
@@ -154,7 +168,7 @@ impl Client {
     pub async fn act<T: DeserializeOwned>(&self, call: &Call, action: &Action) -> Result<Option<T>, UpstreamError> {
         let url = format!("{}{}", self.base_url, action.path);
         let body = action.body.as_ref().map(|b| serde_json::to_vec(b).expect("JSON values serialise"));
-        let outgoing = Outgoing { method: &action.method, url: &url, body: body.as_deref() };
+        let outgoing = Outgoing { method: &action.method, url: &url, body: body.as_deref(), traceparent: None };
         let response: Option<wire::ItemBody<T>> =
             self.retrying(call, action.route, outgoing, UpstreamError::safe_to_resend).await?;
         Ok(response.and_then(|body| body.data))
@@ -167,12 +181,14 @@ impl Client {
         route: &'static str,
         url: &str,
     ) -> Result<T, UpstreamError> {
-        let outgoing = Outgoing { method: &http::Method::GET, url, body: None };
+        let outgoing = Outgoing { method: &http::Method::GET, url, body: None, traceparent: None };
         self.retrying(call, route, outgoing, UpstreamError::is_transient).await?.ok_or(UpstreamError::InvalidBody)
     }
 
     /// Sends `outgoing`, retrying failures that `retry` accepts with exponential backoff and
-    /// full jitter, or after `Retry-After`, for as long as the call's deadline allows.
+    /// full jitter, or after `Retry-After`, for as long as the call's deadline allows. With
+    /// traces on, each attempt is a client span; a failed attempt's span stays open until the
+    /// retry is decided, so it carries the `retry` event.
     async fn retrying<T: DeserializeOwned>(
         &self,
         call: &Call,
@@ -180,20 +196,57 @@ impl Client {
         outgoing: Outgoing<'_>,
         retry: fn(&UpstreamError) -> bool,
     ) -> Result<Option<T>, UpstreamError> {
-        (|| self.attempt(call, route, outgoing))
-            .retry(self.backoff)
-            .sleep(tokio::time::sleep)
-            .when(retry)
-            .adjust(|error, backoff| retry_delay(error, backoff, call.deadline))
-            .notify(|error, delay| {
-                metrics::counter!("upstream_retries_total", "endpoint" => route).increment(1);
-                tracing::debug!(route, %error, ?delay, "retrying upstream request");
-            })
-            .await
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let failed = std::sync::Mutex::new(tracing::Span::none());
+        let result = (|| {
+            let resends = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let left = call.deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
+            let span = spans::client(outgoing.method.as_str(), route, &self.host, resends, left);
+            spans::adopt(&span, call.traceparent.as_ref());
+            *failed.lock().expect("never poisoned") = span.clone();
+            self.attempt(call, route, outgoing, span)
+        })
+        .retry(self.backoff)
+        .sleep(tokio::time::sleep)
+        .when(retry)
+        .adjust(|error, backoff| retry_delay(error, backoff, call.deadline))
+        .notify(|error, delay| {
+            metrics::counter!("upstream_retries_total", "endpoint" => route).increment(1);
+            tracing::debug!(route, %error, ?delay, "retrying upstream request");
+            let span = std::mem::replace(&mut *failed.lock().expect("never poisoned"), tracing::Span::none());
+            spans::retry_event(&span, delay);
+        })
+        .await;
+        drop(failed);
+        result
     }
 
-    /// One attempt: wait for an in-flight slot, send, read and parse, all within the deadline.
+    /// One attempt in its client `span`: wait for an in-flight slot, send, read and parse,
+    /// all within the deadline.
     async fn attempt<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        route: &'static str,
+        mut outgoing: Outgoing<'_>,
+        span: tracing::Span,
+    ) -> Result<Option<T>, UpstreamError> {
+        let traceparent = match spans::traceparent(&span) {
+            _ if !self.send_traceparent => None,
+            Some(own) => Some(own),
+            None => call.traceparent.clone(),
+        };
+        outgoing.traceparent = traceparent.as_ref();
+        let result = self.attempt_in_span(call, route, outgoing).instrument(span.clone()).await;
+        let (status, error) = match &result {
+            Ok(_) => (Some(200), None),
+            Err(UpstreamError::Status { status, .. }) => (Some(*status), Some(status.to_string())),
+            Err(error) => (None, Some(status_label(error))),
+        };
+        spans::client_outcome(&span, status, error.as_deref());
+        result
+    }
+
+    async fn attempt_in_span<T: DeserializeOwned>(
         &self,
         call: &Call,
         route: &'static str,
@@ -212,12 +265,7 @@ impl Client {
         metrics::histogram!("upstream_request_duration_seconds", "endpoint" => route).record(started.elapsed());
         let status = match &result {
             Ok(_) => "200".to_owned(),
-            Err(UpstreamError::Status { status, .. }) => status.to_string(),
-            Err(UpstreamError::Timeout) => "timeout".to_owned(),
-            Err(UpstreamError::Unreachable) => "unreachable".to_owned(),
-            Err(UpstreamError::Interrupted) => "interrupted".to_owned(),
-            Err(UpstreamError::InvalidBody) => "invalid_body".to_owned(),
-            Err(UpstreamError::Throttled { .. }) => "throttled".to_owned(),
+            Err(error) => status_label(error),
         };
         metrics::counter!("upstream_requests_total", "endpoint" => route, "status" => status).increment(1);
         if let Err(error) = &result {
@@ -239,6 +287,18 @@ impl Client {
             return Ok(None);
         }
         serde_json::from_slice(&body).map(Some).map_err(|_| UpstreamError::InvalidBody)
+    }
+}
+
+/// An attempt's outcome as a metrics label (and a span's `error.type`).
+fn status_label(error: &UpstreamError) -> String {
+    match error {
+        UpstreamError::Status { status, .. } => status.to_string(),
+        UpstreamError::Timeout => "timeout".to_owned(),
+        UpstreamError::Unreachable => "unreachable".to_owned(),
+        UpstreamError::Interrupted => "interrupted".to_owned(),
+        UpstreamError::InvalidBody => "invalid_body".to_owned(),
+        UpstreamError::Throttled { .. } => "throttled".to_owned(),
     }
 }
 

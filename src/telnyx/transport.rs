@@ -15,6 +15,8 @@ pub struct Outgoing<'a> {
     pub url: &'a str,
     /// A JSON body, if any.
     pub body: Option<&'a [u8]>,
+    /// The W3C `traceparent` to send, if any.
+    pub traceparent: Option<&'a http::HeaderValue>,
 }
 
 /// What one request returned, before any interpretation.
@@ -66,7 +68,7 @@ impl Transport for HttpTransport {
         if let Some(body) = outgoing.body {
             request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
         }
-        if let Some(traceparent) = &call.traceparent {
+        if let Some(traceparent) = outgoing.traceparent {
             request = request.header("traceparent", traceparent.clone());
         }
         let mut response = request.send().await.map_err(transport_error)?;

@@ -29,4 +29,5 @@ mod rate_limits;
 mod requests;
 mod resume;
 mod schema;
+mod tracing;
 mod trusted;

@@ -1,0 +1,343 @@
+//! OpenTelemetry traces, end to end: the real binary configured only by `OTEL_*` variables
+//! (the tracer provider is process-wide, so each test gets a process of its own), exporting
+//! to an in-process OTLP/HTTP collector that decodes what it receives with
+//! `opentelemetry-proto`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use prost::Message;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::spawn_app_with;
+use crate::live::{live_public_key, signed_headers};
+use crate::process::{free_addr, Service};
+
+const SESSION: &str = "7b61621f-5fe4-4aad-ab11-9fd19e272e73";
+const PARTICIPANT: &str = "e3b0c442-98fc-4c14-9afb-f4c8996fb924";
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const QUERY: &str = "query Probe($id: ID!, $context: String) { roomSession(id: $id) { participants(first: 2, filter: { context: $context }) { nodes { id } } } }";
+/// A variable value and a credential that must never reach an attribute.
+const VARIABLE: &str = "SECRET_VARIABLE_VALUE";
+const TOKEN: &str = "KEYtracing_token_secret";
+
+/// One exported span, flattened.
+#[derive(Debug, Clone)]
+struct Span {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    name: String,
+    kind: i32,
+    attributes: Vec<(String, String)>,
+    events: Vec<String>,
+}
+
+impl Span {
+    fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An OTLP/HTTP collector on a loopback port, keeping every span it is sent.
+struct Collector {
+    endpoint: String,
+    spans: Arc<Mutex<Vec<Span>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let kept = spans.clone();
+        let receive = move |body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+                let mut kept = kept.lock().unwrap();
+                for span in request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+                    let attributes = span
+                        .attributes
+                        .iter()
+                        .map(|kv| {
+                            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                                Some(any_value::Value::StringValue(s)) => s.clone(),
+                                Some(any_value::Value::IntValue(i)) => i.to_string(),
+                                Some(any_value::Value::BoolValue(b)) => b.to_string(),
+                                Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+                                other => format!("{other:?}"),
+                            };
+                            (kv.key.clone(), value)
+                        })
+                        .collect();
+                    kept.push(Span {
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: hex(&span.parent_span_id),
+                        name: span.name.clone(),
+                        kind: span.kind,
+                        attributes,
+                        events: span.events.iter().map(|e| e.name.clone()).collect(),
+                    });
+                }
+                ([("content-type", "application/x-protobuf")], Vec::<u8>::new())
+            }
+        };
+        let router = axum::Router::new().route("/v1/traces", axum::routing::post(receive));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { endpoint, spans }
+    }
+
+    /// The spans of `trace`, once `done` holds of them (the exporter batches every second).
+    async fn trace(&self, trace: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
+        let started = Instant::now();
+        loop {
+            let spans: Vec<Span> = self.spans.lock().unwrap().iter().filter(|s| s.trace_id == trace).cloned().collect();
+            if done(&spans) {
+                return spans;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the trace never arrived whole: {spans:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ok() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "data": [{ "id": PARTICIPANT }], "meta": { "total_results": 1 } }))
+}
+
+/// The binary, tracing to `endpoint`, in front of `upstream`.
+fn traced_service(name: &str, endpoint: &str, upstream: &str, more: &[(&str, &str)]) -> Service {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_SERVICE_NAME", "rooms-under-test"),
+        ("LOG_FORMAT", "json"),
+        ("TELNYX_API_BASE_URL", upstream),
+    ];
+    env.extend_from_slice(more);
+    Service::start(name, &[], &env)
+}
+
+fn of_kind(spans: &[Span], kind: SpanKind) -> Vec<&Span> {
+    spans.iter().filter(|s| s.kind == kind as i32).collect()
+}
+
+#[tokio::test]
+async fn a_query_with_a_traceparent_is_traced_under_the_callers_span_with_one_client_span_per_upstream_request() {
+    // Arrange
+    let collector = Collector::start().await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    let service = traced_service("traced-query", &collector.endpoint, &upstream.uri(), &[]);
+    service.until_healthy().await;
+
+    // Act
+    let variables = json!({ "id": SESSION, "context": VARIABLE });
+    let response = reqwest::Client::new()
+        .post(service.url("/graphql"))
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .json(&json!({ "query": QUERY, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let spans = collector
+        .trace(TRACE, |spans| {
+            !of_kind(spans, SpanKind::Server).is_empty() && !of_kind(spans, SpanKind::Client).is_empty()
+        })
+        .await;
+
+    // Assert: server span under the caller's, the operation under it, the client span under that.
+    assert!(body.get("errors").is_none(), "{body}");
+    let server = of_kind(&spans, SpanKind::Server);
+    assert_eq!(server.len(), 1, "{spans:#?}");
+    let server = server[0];
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+    assert_eq!(server.name, "POST /graphql");
+    assert_eq!(server.attribute("http.request.method"), Some("POST"));
+    assert_eq!(server.attribute("http.route"), Some("/graphql"));
+    assert_eq!(server.attribute("url.path"), Some("/graphql"));
+    assert_eq!(server.attribute("http.response.status_code"), Some("200"));
+
+    let operation: Vec<&Span> = spans.iter().filter(|s| s.attribute("graphql.operation.name").is_some()).collect();
+    assert_eq!(operation.len(), 1, "{spans:#?}");
+    let operation = operation[0];
+    assert_eq!(operation.parent_span_id, server.span_id);
+    assert_eq!(operation.name, "query Probe");
+    assert_eq!(operation.attribute("graphql.operation.type"), Some("query"));
+    assert_eq!(operation.attribute("graphql.document.hash"), Some(format!("{:x}", Sha256::digest(QUERY)).as_str()));
+
+    let received = upstream.received_requests().await.unwrap();
+    let clients = of_kind(&spans, SpanKind::Client);
+    assert_eq!(clients.len(), received.len(), "one client span per upstream request: {spans:#?}");
+    let client = clients[0];
+    assert_eq!(client.parent_span_id, operation.span_id);
+    assert_eq!(client.name, "GET /room_sessions/{room_session_id}/participants");
+    assert_eq!(client.attribute("url.template"), Some("/room_sessions/{room_session_id}/participants"));
+    assert_eq!(client.attribute("http.response.status_code"), Some("200"));
+    let sent = received[0].headers.get("traceparent").unwrap().to_str().unwrap();
+    assert_eq!(sent, format!("00-{TRACE}-{}-01", client.span_id), "Telnyx sees the client span as its parent");
+
+    for span in &spans {
+        for (key, value) in &span.attributes {
+            for secret in [VARIABLE, TOKEN, SESSION] {
+                assert!(!value.contains(secret), "{secret} in {key} of {}", span.name);
+            }
+        }
+    }
+    let resource_checked = spans.iter().all(|s| s.trace_id == TRACE);
+    assert!(resource_checked);
+
+    // ... and the request's log line names the trace and the server span.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (stdout, _) = service.output();
+    let line: Value = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "request" && line["path"] == "/graphql")
+        .expect("the request's log line");
+    assert_eq!(line["trace_id"], TRACE, "{line}");
+    assert_eq!(line["span_id"], server.span_id.as_str(), "{line}");
+}
+
+#[tokio::test]
+async fn a_mutation_and_a_webhook_are_traced_too_and_a_retried_attempt_says_so() {
+    // Arrange: the first attempt at the participants page fails with a 503, the retry succeeds.
+    let collector = Collector::start().await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&upstream).await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "data": {
+            "token": TOKEN,
+            "token_expires_at": "2026-11-30T10:00:00Z",
+            "refresh_token": TOKEN,
+            "refresh_token_expires_at": "2026-11-30T11:00:00Z",
+        }})))
+        .mount(&upstream)
+        .await;
+    let key = live_public_key();
+    let more = [("TELNYX_API_KEY", "KEY_TEST"), ("TELNYX_PUBLIC_KEY", key.as_str()), ("UPSTREAM_RETRY_BASE_MS", "1")];
+    let service = traced_service("traced-writes", &collector.endpoint, &upstream.uri(), &more);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let traceparent = |trace: &str| format!("00-{trace}-{CALLER_SPAN}-01");
+    let (retried, mutated, hooked) =
+        ("11111111111111111111111111111111", "22222222222222222222222222222222", "33333333333333333333333333333333");
+
+    // Act
+    let query = http
+        .post(service.url("/graphql"))
+        .header("traceparent", traceparent(retried))
+        .json(&json!({ "query": QUERY, "variables": { "id": SESSION } }));
+    let query: Value = query.send().await.unwrap().json().await.unwrap();
+    let mutation = format!("mutation Mint {{ createRoomClientToken(input: {{ roomId: \"{SESSION}\" }}) {{ token }} }}");
+    let mutation = http
+        .post(service.url("/graphql"))
+        .header("traceparent", traceparent(mutated))
+        .json(&json!({ "query": mutation }));
+    let mutation: Value = mutation.send().await.unwrap().json().await.unwrap();
+    let event = crate::live::joined("5a8e3b6a-0c1d-4e2f-9a3b-1c2d3e4f5a6b", SESSION);
+    let mut webhook = http
+        .post(service.url("/webhooks/telnyx"))
+        .header("traceparent", traceparent(hooked))
+        .header("content-type", "application/json");
+    for (name, value) in signed_headers(&event) {
+        webhook = webhook.header(name, value);
+    }
+    let webhook = webhook.body(event).send().await.unwrap().status();
+
+    // Assert
+    assert!(query.get("errors").is_none(), "{query}");
+    assert!(mutation.get("errors").is_none(), "{mutation}");
+    assert!(webhook.is_success(), "{webhook}");
+    let spans = collector.trace(retried, |spans| of_kind(spans, SpanKind::Client).len() >= 2).await;
+    let clients = of_kind(&spans, SpanKind::Client);
+    assert_eq!(clients.len(), 2, "one client span per attempt: {spans:#?}");
+    let first = clients.iter().find(|s| s.attribute("http.response.status_code") == Some("503")).unwrap();
+    assert_eq!(first.events, ["retry"], "{first:#?}");
+    let second = clients.iter().find(|s| s.attribute("http.response.status_code") == Some("200")).unwrap();
+    assert_eq!(second.attribute("http.request.resend_count"), Some("1"));
+
+    let spans = collector.trace(mutated, |spans| !of_kind(spans, SpanKind::Client).is_empty()).await;
+    let operation = spans.iter().find(|s| s.attribute("graphql.operation.type") == Some("mutation")).unwrap();
+    assert_eq!(operation.name, "mutation Mint");
+    let client = of_kind(&spans, SpanKind::Client)[0];
+    assert!(client.name.starts_with("POST /rooms/{room_id}/"), "{client:#?}");
+    assert!(spans.iter().all(|s| s.attributes.iter().all(|(_, v)| !v.contains(TOKEN))), "{spans:#?}");
+
+    let spans = collector.trace(hooked, |spans| !of_kind(spans, SpanKind::Server).is_empty()).await;
+    let server = of_kind(&spans, SpanKind::Server)[0];
+    assert_eq!(server.name, "POST /webhooks/telnyx");
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+}
+
+/// Twenty queries through a service whose collector is `endpoint`: each succeeds, and the
+/// slowest takes well under the exporter's 10 s timeout.
+async fn queries_stay_prompt(name: &str, endpoint: &str) {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    let service = traced_service(name, endpoint, &upstream.uri(), &[("TELNYX_API_KEY", "KEY_TEST")]);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let request =
+            http.post(service.url("/graphql")).json(&json!({ "query": QUERY, "variables": { "id": SESSION } }));
+        let body: Value = request.send().await.unwrap().json().await.unwrap();
+        slowest = slowest.max(started.elapsed());
+        assert!(body.get("errors").is_none(), "{body}");
+        // Spread over more than one export interval, so exports are attempted meanwhile.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slowest < Duration::from_millis(500), "a request took {slowest:?}");
+}
+
+#[tokio::test]
+async fn a_collector_that_is_down_costs_requests_nothing() {
+    queries_stay_prompt("collector-down", &format!("http://{}", free_addr())).await;
+}
+
+#[tokio::test]
+async fn a_collector_that_never_answers_costs_requests_nothing() {
+    // Accepts connections and reads nothing: every export waits for its timeout.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    queries_stay_prompt("collector-silent", &endpoint).await;
+    held.abort();
+}
+
+#[tokio::test]
+async fn upstream_traceparent_false_sends_no_trace_context_to_telnyx() {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    let app = spawn_app_with(&upstream.uri(), Some("KEY_TEST"), |config| config.upstream_traceparent = false).await;
+
+    let body = app.query(QUERY, json!({ "id": SESSION })).await;
+
+    assert!(body.get("errors").is_none(), "{body}");
+    let received = upstream.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].headers.get("traceparent").is_none());
+}
