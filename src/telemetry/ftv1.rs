@@ -16,9 +16,10 @@
 //!   values, and the gateway reports the trace to GraphOS. The client still gets the error.
 //! - never variables, argument values, headers or tokens.
 //!
-//! A field's end includes its sub-selection: async-graphql resolves an object's fields inside
-//! its parent's resolution, where graphql-js ends the parent when its own resolver returns.
-//! `__typename` and introspection are not traced (Apollo Server does not trace them either).
+//! A field ends, as in graphql-js, when its own resolver returns, not its sub-selection:
+//! async-graphql resolves an object's fields inside its parent's resolution, so a field with
+//! traced fields below it ends when the first of them begins, which is as soon as its value is
+//! there. `__typename` and introspection are not traced (Apollo Server does not trace them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -85,7 +86,7 @@ pub struct Node {
     /// When its resolution began, in nanoseconds from the trace's start.
     #[prost(uint64, tag = "8")]
     pub start_time: u64,
-    /// When its resolution (sub-selection included) ended, in nanoseconds from the start.
+    /// When its resolver returned (before its sub-selection), in nanoseconds from the start.
     #[prost(uint64, tag = "9")]
     pub end_time: u64,
     /// Errors whose path ends here.
@@ -304,14 +305,29 @@ impl Tree {
         at
     }
 
+    /// The tree as nodes; each field ends at the latest when the first field below it began
+    /// (see the module's docs).
     fn into_root(mut self) -> Node {
-        fn take(nodes: &mut [Slot], at: usize) -> Node {
+        /// The node at `at`, and when the first field in its subtree (itself included) began.
+        fn take(nodes: &mut [Slot], at: usize) -> (Node, Option<u64>) {
             let children = std::mem::take(&mut nodes[at].children);
             let mut node = std::mem::take(&mut nodes[at].node);
-            node.child = children.into_iter().map(|child| take(nodes, child)).collect();
-            node
+            let mut first_below = None::<u64>;
+            for child in children {
+                let (child, first) = take(nodes, child);
+                first_below = first_below.into_iter().chain(first).min();
+                node.child.push(child);
+            }
+            if node.r#type.is_empty() {
+                return (node, first_below);
+            }
+            if let Some(first) = first_below {
+                node.end_time = node.end_time.min(first);
+            }
+            let start = node.start_time;
+            (node, Some(start))
         }
-        take(&mut self.nodes, 0)
+        take(&mut self.nodes, 0).0
     }
 }
 
@@ -365,6 +381,27 @@ mod tests {
         assert_eq!(ids(&root), [NodeId::ResponseName("a".into()), NodeId::ResponseName("c".into())]);
         assert_eq!(ids(&root.child[0]), [NodeId::Index(1), NodeId::Index(0)]);
         assert_eq!(ids(&root.child[0].child[0]), [NodeId::ResponseName("b".into())]);
+    }
+
+    #[test]
+    fn a_field_ends_when_the_first_field_below_it_begins() {
+        let mut tree = Tree::new();
+        let timed = |tree: &mut Tree, path: &[Key], (start_time, end_time): (u64, u64)| {
+            let at = tree.ensure(path);
+            let node = &mut tree.nodes[at].node;
+            (node.r#type, node.start_time, node.end_time) = ("T".into(), start_time, end_time);
+        };
+        timed(&mut tree, &[name("list")], (10, 100));
+        timed(&mut tree, &[name("list"), Key::Index(1), name("x")], (50, 60));
+        timed(&mut tree, &[name("list"), Key::Index(0), name("x")], (40, 90));
+        timed(&mut tree, &[name("leaf")], (20, 30));
+
+        let root = tree.into_root();
+
+        let times = |node: &Node| (node.start_time, node.end_time);
+        assert_eq!(times(&root.child[0]), (10, 40));
+        assert_eq!(times(&root.child[0].child[0].child[0]), (50, 60));
+        assert_eq!(times(&root.child[1]), (20, 30));
     }
 
     #[test]
