@@ -4,7 +4,7 @@
 //! and Gateway show this subgraph's fields, with their timings and errors, in GraphOS.
 //!
 //! The HTTP layer marks a request that asked ([`Requested`]); the executor then gives it a
-//! [`Recorder`] and runs it on a twin of the schema carrying the [`Ftv1`] extension, so the
+//! `Recorder` and runs it on a twin of the schema carrying the `Ftv1` extension, so the
 //! requests that did not ask run on a schema without any extension and pay nothing.
 //!
 //! What a trace holds, and what it never does:
@@ -15,6 +15,10 @@
 //!   its message masked as Apollo Server masks it by default: messages may quote argument
 //!   values, and the gateway reports the trace to GraphOS. The client still gets the error.
 //! - never variables, argument values, headers or tokens.
+//!
+//! Entities are the exception to the tree's shape: async-graphql resolves `_entities` without
+//! each entity's index, so their fields hang under `_entities` itself, one node per resolution
+//! (`is_unindexed_entity_field`); their errors keep the index the executor repairs.
 //!
 //! A field ends, as in graphql-js, when its own resolver returns, not its sub-selection:
 //! async-graphql resolves an object's fields inside its parent's resolution, so a field with
@@ -201,7 +205,7 @@ impl Recorder {
         let path = path_of(info.path_node);
         let start_time = self.elapsed_ns();
         let mut tree = self.tree();
-        let at = tree.ensure(&path);
+        let at = if is_unindexed_entity_field(&path) { tree.add(&path) } else { tree.ensure(&path) };
         let node = &mut tree.nodes[at].node;
         node.r#type = info.return_type.to_owned();
         node.parent_type = info.parent_type.to_owned();
@@ -254,6 +258,14 @@ fn masked(error: &ServerError) -> TraceError {
     TraceError { message: MASKED.to_owned(), location, json: json.to_string() }
 }
 
+/// Whether `path` is a field of an entity of `_entities` (or below one), which async-graphql
+/// resolves without the entity's list index: every entity's field would have the same path,
+/// so each resolution gets a node of its own (its sub-fields go to the latest one), which
+/// keeps the count and timing of every resolution, if not which entity it was.
+fn is_unindexed_entity_field(path: &[Key]) -> bool {
+    matches!(path, [Key::Name(root), Key::Name(_), ..] if root == "_entities")
+}
+
 /// The response path of a field being resolved, from the root.
 fn path_of(node: &QueryPathNode<'_>) -> Vec<Key> {
     let mut path = Vec::new();
@@ -303,6 +315,12 @@ impl Tree {
         self.nodes[parent].children.push(at);
         self.by_path.insert(path.to_vec(), at);
         at
+    }
+
+    /// A new node at `path`, even if there is one: it is now the one found there.
+    fn add(&mut self, path: &[Key]) -> usize {
+        self.by_path.remove(path);
+        self.ensure(path)
     }
 
     /// The tree as nodes; each field ends at the latest when the first field below it began

@@ -176,6 +176,27 @@ async fn no_variable_value_or_credential_is_in_the_trace() {
 }
 
 #[tokio::test]
+async fn each_entity_field_resolution_has_its_node_under_entities() {
+    let (_upstream, app) = spawn_sample().await;
+    let query = "query($representations: [_Any!]!) { _entities(representations: $representations) \
+                 { ... on RoomSession { id active } } }";
+    let representations = json!([
+        { "__typename": "RoomSession", "id": ids::MEDIUM_SESSION },
+        { "__typename": "RoomSession", "id": ids::SINGLE_SESSION },
+    ]);
+
+    let (body, _) =
+        post(&app, &json!({ "query": query, "variables": { "representations": representations } }), true).await;
+
+    assert_eq!(body["errors"], Value::Null, "{body}");
+    // async-graphql resolves entities without their list index, so their fields sit directly
+    // under `_entities`, one node per resolution.
+    let fields = "id:ID!<RoomSession> active:Boolean<RoomSession>";
+    let expected = format!(" {{ _entities:[_Entity]!<Query> {{ {fields} {fields} }} }}");
+    assert_eq!(render(root(&trace_of(&body))), expected);
+}
+
+#[tokio::test]
 async fn a_document_that_does_not_parse_has_its_error_on_the_root() {
     let (_upstream, app) = spawn_sample().await;
 

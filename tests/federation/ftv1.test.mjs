@@ -98,4 +98,22 @@ describe('ftv1: federated traces', { timeout: 30_000 }, () => {
         '{ nodes:[RoomParticipant!]! { [0] { id:ID! } [1] { id:ID! } } } } }',
     );
   });
+
+  test("through the gateway, an unknown participant's error sits at its item under our _entities, masked", async () => {
+    const response = await graphql(stack.gatewayUrl, '{ featuredParticipants { id context } }', {}, FTV1);
+
+    assert.equal(response.errors?.length, 1);
+    const [ours] = fetches(decode(response).queryPlan).filter((fetch) => fetch.serviceName === 'rooms');
+    const entities = ours.trace.root.child.find((node) => node.responseName === '_entities');
+    // The known participant's field (async-graphql resolves entities without their index, so
+    // it sits under `_entities` itself), then the unknown one's item with its error.
+    assert.deepEqual(
+      entities.child.map((node) => [render(node), node.error.map((error) => error.message)]),
+      [
+        ['context:String', []],
+        ['[1]', ['<masked>']],
+      ],
+    );
+    assert.deepEqual(JSON.parse(entities.child[1].error[0].json).path, ['_entities', 1]);
+  });
 });
