@@ -241,12 +241,14 @@ fn check_answer(status: u16, body: &str) -> Result<(), TestCaseError> {
 /// on the thread doing it, so a separate thread watches.
 const STALL: Duration = Duration::from_secs(30);
 
-/// Aborts the process, naming the case, if one case runs longer than [`STALL`].
+/// Aborts the process, naming the case, if one case runs longer than [`STALL`]; stops
+/// watching once the returned handle is dropped (the run is over, while other tests go on).
 fn watchdog() -> Arc<Mutex<(Instant, String)>> {
     let current = Arc::new(Mutex::new((Instant::now(), String::new())));
-    let watched = current.clone();
+    let watched = Arc::downgrade(&current);
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
+        let Some(watched) = watched.upgrade() else { return };
         let (started, case) = &*watched.lock().unwrap();
         if started.elapsed() > STALL {
             let shown: String = case.chars().take(2_000).collect();
