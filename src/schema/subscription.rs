@@ -114,15 +114,20 @@ fn events(
                     },
                     Phase::Live { seen } => match receiver.recv().await {
                         Ok(delivered) => {
-                            let replayed = seen.as_ref().is_some_and(|seen| {
-                                seen.epoch == delivered.cursor.epoch && delivered.cursor.position <= seen.position
-                            });
-                            if replayed {
+                            if replayed(seen.as_ref(), &delivered) {
                                 continue;
                             }
                             delivered
                         }
                         Err(RecvError::Lagged(missed)) => {
+                            // The channel dropped events while a replay read them from the
+                            // history: if the oldest it still holds was replayed, so were all
+                            // it dropped, and nothing was missed. A long replay overlaps many
+                            // live events without its subscriber falling behind.
+                            let oldest = if seen.is_some() { receiver.recv().await.ok() } else { None };
+                            if oldest.is_some_and(|oldest| replayed(seen.as_ref(), &oldest)) {
+                                continue;
+                            }
                             metrics::counter!("live_subscribers_lagged_total").increment(1);
                             return Some((Err(AppError::SlowConsumer(missed)), (receiver, Phase::Done)));
                         }
@@ -136,6 +141,11 @@ fn events(
             }
         }
     })
+}
+
+/// Whether `delivered` is at or before `seen`, the last event a replay gave.
+fn replayed(seen: Option<&Cursor>, delivered: &Delivered) -> bool {
+    seen.is_some_and(|seen| seen.epoch == delivered.cursor.epoch && delivered.cursor.position <= seen.position)
 }
 
 fn outcome(error: &ReplayError) -> &'static str {

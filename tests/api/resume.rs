@@ -16,6 +16,7 @@ use crate::helpers::{ids, spawn_app_with, sse_frames, TestApp};
 use crate::live::{deliver, joined, live, spawn_live, Ws};
 use crate::process::RedisServer;
 
+mod bounds;
 mod scope;
 
 const SUBSCRIPTION: &str =
