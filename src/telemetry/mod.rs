@@ -66,34 +66,13 @@ pub fn init(format: LogFormat, traces: &TraceConfig) -> Result<Telemetry, String
     };
     let provider = traces::provider(traces)?;
     let otel = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_CRATE_NAME"))).with_filter(OwnSpans)
+        let own = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with(env!("CARGO_CRATE_NAME"))
+        });
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(env!("CARGO_CRATE_NAME"))).with_filter(own)
     });
     tracing_subscriber::registry().with(logs).with(otel).init();
     Ok(Telemetry { provider })
-}
-
-/// What the OpenTelemetry layer sees: this crate's spans (those of `spans`), no events (log
-/// lines stay in the logs, where `RUST_LOG` governs them), decided once per callsite.
-struct OwnSpans;
-
-impl OwnSpans {
-    fn takes(meta: &tracing::Metadata<'_>) -> bool {
-        meta.is_span() && meta.target().starts_with(env!("CARGO_CRATE_NAME"))
-    }
-}
-
-impl<S> tracing_subscriber::layer::Filter<S> for OwnSpans {
-    fn enabled(&self, meta: &tracing::Metadata<'_>, _: &tracing_subscriber::layer::Context<'_, S>) -> bool {
-        Self::takes(meta)
-    }
-
-    fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
-        if Self::takes(meta) {
-            tracing::subscriber::Interest::always()
-        } else {
-            tracing::subscriber::Interest::never()
-        }
-    }
 }
 
 /// JSON log lines with the request's `trace_id` and `span_id` when it is traced.
