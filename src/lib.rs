@@ -27,7 +27,8 @@
 //! - [`telnyx`]: the upstream client (retries, deadline, in-flight bound) and its wire types;
 //!   knows nothing of GraphQL.
 //! - [`error`]: the one error enum and its one mapping to GraphQL error codes.
-//! - [`telemetry`]: structured logs and the Prometheus recorder.
+//! - [`telemetry`]: structured logs, the Prometheus recorder, OpenTelemetry traces (OTLP, W3C
+//!   trace context in and out) and Apollo's inline ftv1 traces.
 //! - [`sample_upstream`]: the seeded fake Telnyx behind `--demo`, the tests and the benchmarks.
 
 pub mod app;
