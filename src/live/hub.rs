@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamReadOptions, StreamReadReply};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, AsyncConnectionConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
@@ -309,7 +309,10 @@ async fn read_stream(hub: std::sync::Weak<Hub>) {
         let Some(strong) = hub.upgrade() else { return };
         let Some(redis) = strong.redis.as_ref() else { return };
         let Some(conn) = connection.as_mut() else {
-            let connected = match redis.client.get_multiplexed_async_connection().await {
+            // A blocking read waits up to BLOCK for an answer: redis-rs's default response
+            // timeout (500 ms) would end every quiet one as a lost connection.
+            let config = AsyncConnectionConfig::new().set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
+            let connected = match redis.client.get_multiplexed_async_connection_with_config(&config).await {
                 Ok(mut new) => stream_epoch(&mut new).await.map(|read| (new, read)),
                 Err(error) => Err(error),
             };

@@ -435,3 +435,29 @@ async fn through_a_real_redis_server_the_seam_between_replay_and_live_has_no_gap
     // and on the other one.
     resume_under_a_steady_stream(&a, &[&a, &b]).await;
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_an_idle_instance_stays_up_and_delivers_the_next_event() {
+    let redis = RedisServer::start().await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let app = with_redis(&redis, &upstream, |_| {}).await;
+    let ready =
+        || async { app.http.get(format!("http://{}/ready", app.addr)).send().await.unwrap().text().await.unwrap() };
+    let started = std::time::Instant::now();
+    while ready().await != "ready" {
+        assert!(started.elapsed() < Duration::from_secs(10), "the instance reaches Redis");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut live = open(&app, ids::ROOM, None, None).await;
+
+    // Nothing happens for longer than one blocking read of the stream (5 s): the live half of
+    // every subscription stays connected all along, never reported as Redis being unreachable.
+    let idle = std::time::Instant::now();
+    while idle.elapsed() < Duration::from_secs(6) {
+        assert_eq!(ready().await, "ready", "after {:?} without events", idle.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    deliver_all(&app, &["after-idle".to_owned()], ids::ROOM).await;
+    assert_eq!(live.ids(1).await, ["after-idle"]);
+}
