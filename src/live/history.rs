@@ -157,7 +157,7 @@ impl Ring {
             return Err(Expired::Trimmed);
         }
         let start = self.entries.partition_point(|event| event.cursor.position <= after.position);
-        Ok(self.entries.range(start..).take(count).cloned().collect())
+        Ok(self.entries.range(start..).take(count).map(|event| Arc::new(event.fresh())).collect())
     }
 }
 

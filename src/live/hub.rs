@@ -59,6 +59,18 @@ impl Delivered {
     pub fn new(event: Event, cursor: Cursor) -> Self {
         Self { event, cursor, received: Instant::now(), shared: Mutex::default() }
     }
+
+    /// The same event at the same cursor without the per-event state: what the history keeps
+    /// and what a replay gets, so that loads made while delivering or replaying an event do not
+    /// stay in memory for as long as the event is retained.
+    pub(crate) fn fresh(&self) -> Self {
+        Self {
+            event: self.event.clone(),
+            cursor: self.cursor.clone(),
+            received: self.received,
+            shared: Mutex::default(),
+        }
+    }
 }
 
 /// Why the history cannot be replayed after a cursor.
@@ -163,10 +175,10 @@ impl Hub {
                 return Ok(Published::Duplicate);
             }
             let mut ring = self.ring.lock().expect("ring lock");
-            let delivered = Arc::new(Delivered::new(event, ring.next_cursor()));
-            ring.push(delivered.clone());
+            let delivered = Delivered::new(event, ring.next_cursor());
+            ring.push(Arc::new(delivered.fresh()));
             // Sent while the ring is held, so subscribers receive events in cursor order.
-            self.deliver(delivered);
+            self.deliver(Arc::new(delivered));
             return Ok(Published::New);
         };
         let mut connection = redis.publisher().await.map_err(NotHandedOff)?;
@@ -459,6 +471,33 @@ mod tests {
             seen.first_time(&i.to_string(), Duration::from_secs(3600));
         }
         assert!(seen.ids.len() <= MAX_SEEN + 1);
+    }
+
+    #[tokio::test]
+    async fn the_history_keeps_events_but_not_what_was_loaded_for_them() {
+        let hub = Hub::new(2, Duration::from_secs(60), RETENTION, None).unwrap();
+        let mut receiver = hub.subscribe();
+        let loaded = |delivered: &Delivered| delivered.shared.lock().unwrap().len();
+        for id in ["a", "b"] {
+            hub.publish(event(id)).await.unwrap();
+        }
+        let a = receiver.recv().await.unwrap();
+        let b = receiver.recv().await.unwrap();
+        b.shared.lock().unwrap().insert("live".into(), Arc::new(()));
+        let delivered_b = Arc::downgrade(&b);
+        drop(b);
+        // The channel moves on past "b"; the history still has it.
+        for id in ["c", "d"] {
+            hub.publish(event(id)).await.unwrap();
+        }
+        assert!(delivered_b.upgrade().is_none(), "what live delivery loaded goes once it is delivered");
+
+        let replayed = hub.replay(&a.cursor, 10).await.unwrap();
+        assert_eq!(replayed.iter().map(|d| d.event.id.as_str()).collect::<Vec<_>>(), ["b", "c", "d"]);
+        assert_eq!(loaded(&replayed[0]), 0);
+        replayed[1].shared.lock().unwrap().insert("replay".into(), Arc::new(()));
+        let again = hub.replay(&a.cursor, 10).await.unwrap();
+        assert_eq!(again.iter().map(|d| loaded(d)).collect::<Vec<_>>(), [0, 0, 0], "nor what a replay loaded");
     }
 
     #[tokio::test]
