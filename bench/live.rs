@@ -6,6 +6,7 @@
 //! cargo bench --bench live -- --scenario rooms     # 200 rooms x 50 subscribers, webhooks spread over them
 //! cargo bench --bench live -- --scenario one-event # 10 000 subscribers of one room, one event at a time
 //! cargo bench --bench live -- --scenario resume    # 1 000 subscribers resuming after a restart (needs redis-server)
+//! cargo bench --bench live -- --scenario replay    # one replay of 1 000, then 100 000 events: RSS and live latency
 //! ```
 //!
 //! The default scenario (`capacity`) is below. `rooms` subscribes 50 graphql-ws clients to each
@@ -16,6 +17,13 @@
 //! to reach them all. `resume` restarts the service (two replicas sharing a real
 //! `redis-server`) under 1 000 graphql-ws subscribers while 100 webhooks reach the other
 //! replica, then times how long until every subscriber has replayed all 100.
+//! `replay` posts 1 000, then (with a fresh service) 100 000 webhooks, then reads one replay of
+//! them all over SSE as fast as it can while a graphql-ws subscriber of the same room gets a
+//! live event every 50 ms: the service's peak RSS during the replay over its RSS just before
+//! (does a replay's memory grow with its length?), and the live events' latency from posting
+//! to the frame read (does a long replay hold others back?); in process, then with
+//! `redis-server` if on PATH. Nothing scrapes `/metrics` meanwhile, so the samples of
+//! `live_delivery_seconds` (one per frame) add about 2 MiB per 100 000 frames until it is.
 //!
 //! For each number of subscribers it starts the release binary (and the sample upstream as a
 //! second process), opens that many graphql-transport-ws subscriptions to one room's events,
@@ -527,6 +535,161 @@ async fn resume(subscribers: usize, events: usize) -> String {
     )
 }
 
+/// A `roomEvents { id cursor }` subscription over SSE (graphql-sse), read frame by frame.
+struct SseReader {
+    response: reqwest::Response,
+    text: String,
+}
+
+impl SseReader {
+    async fn open(http: &reqwest::Client, addr: &str, after: Option<&str>) -> Self {
+        let query =
+            format!("subscription($after: String) {{ roomEvents(roomId: \"{ROOM}\", after: $after) {{ id cursor }} }}");
+        let response = http
+            .post(format!("http://{addr}/graphql"))
+            .header("accept", "text/event-stream")
+            .json(&json!({ "query": query, "variables": { "after": after } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Self { response, text: String::new() }
+    }
+
+    /// The next event's webhook id and cursor (panics on anything else).
+    async fn next(&mut self) -> (String, String) {
+        loop {
+            if let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let data = block.lines().find_map(|l| l.strip_prefix("data:")).unwrap_or_default().trim_start();
+                if !block.contains("event: next") {
+                    assert!(!block.contains("event:"), "the replay ended: {block}");
+                    continue;
+                }
+                let value: Value = serde_json::from_str(data).unwrap();
+                let event = &value["data"]["roomEvents"];
+                assert!(event.is_object(), "{value}");
+                return (event["id"].as_str().unwrap().to_owned(), event["cursor"].as_str().unwrap().to_owned());
+            }
+            let chunk = self.response.chunk().await.unwrap().expect("the stream is open");
+            self.text.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// One replay of `events` events after the first one's cursor, read at once, while a live
+/// subscriber gets a live event every 50 ms; `redis` adds `REDIS_URL`.
+async fn replay(events: usize, redis: Option<&str>) -> String {
+    let http = reqwest::Client::new();
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public = base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes());
+    let (_upstream, upstream) = sample_upstream();
+    let port = free_port();
+    let mut env = vec![("LIVE_RETENTION_EVENTS", "110000".to_owned())];
+    if let Some(url) = redis {
+        env.push(("REDIS_URL", url.to_owned()));
+    }
+    let service = start_service(port, &upstream, &public, &env);
+    let addr = format!("127.0.0.1:{port}");
+    wait_healthy(&http, &format!("http://{addr}/health")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let url = format!("http://{addr}/webhooks/telnyx");
+
+    // The cursor the replay starts after: of a first event, posted (under a new id each time)
+    // until the subscription, registered once its room lookup is done, gets one.
+    let mut first = SseReader::open(&http, &addr, None).await;
+    let mut cursor = None;
+    for attempt in 0..100 {
+        post(&http, &url, signed(&key, &format!("first-{attempt}"))).await;
+        if let Ok((_, got)) = tokio::time::timeout(Duration::from_millis(500), first.next()).await {
+            cursor = Some(got);
+            break;
+        }
+    }
+    let cursor = cursor.expect("the first subscription never got an event");
+    drop(first);
+    let bodies: Vec<_> = (1..=events).map(|i| signed(&key, &format!("bulk-{i}"))).collect();
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let posters: Vec<_> = (0..8)
+        .map(|_| {
+            let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Some(body) = queue.lock().unwrap().pop() else { return };
+                    post(&http, &url, body).await;
+                }
+            })
+        })
+        .collect();
+    for poster in posters {
+        poster.await.unwrap();
+    }
+
+    // A live subscriber of the room, registered before the replay starts.
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx));
+    ready_rx.recv().await.unwrap();
+    for attempt in 0.. {
+        assert!(attempt < 100, "the live subscription never got an event");
+        post(&http, &url, signed(&key, &format!("warm-{attempt}"))).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if received.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(service.0.id());
+
+    let replaying = {
+        let (http, addr) = (http.clone(), addr.clone());
+        tokio::spawn(async move {
+            let mut stream = SseReader::open(&http, &addr, Some(&cursor)).await;
+            let started = Instant::now();
+            let mut bulk = 0;
+            while bulk < events {
+                if stream.next().await.0.starts_with("bulk-") {
+                    bulk += 1;
+                }
+            }
+            started.elapsed()
+        })
+    };
+    let mut peak = before;
+    let mut latencies = Vec::new();
+    let mut next_live = Instant::now();
+    while !replaying.is_finished() {
+        peak = peak.max(rss_kib(service.0.id()));
+        if Instant::now() >= next_live {
+            next_live += Duration::from_millis(50);
+            let seen = received.load(Ordering::Relaxed);
+            let started = Instant::now();
+            post(&http, &url, signed(&key, &format!("live-{}", latencies.len()))).await;
+            while received.load(Ordering::Relaxed) == seen {
+                assert!(started.elapsed() < Duration::from_secs(60), "a live event was never delivered");
+                peak = peak.max(rss_kib(service.0.id()));
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let took = replaying.await.unwrap();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies.get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied();
+    format!(
+        "| {} | {events} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.1} |",
+        if redis.is_some() { "Redis" } else { "in process" },
+        took.as_secs_f64() * 1000.0,
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        peak.saturating_sub(before) as f64 / 1024.0,
+        latencies.len(),
+        at(0.5).unwrap_or(f64::NAN),
+        at(1.0).unwrap_or(f64::NAN),
+    )
+}
+
 fn main() {
     let options = options();
     assert!(std::path::Path::new(BIN).exists(), "build the release binary first: cargo build --release");
@@ -543,6 +706,30 @@ fn main() {
             println!("|---|---|---|---|---|---|");
             let subscribers = options.subscribers.last().copied().unwrap_or(10_000);
             println!("{}", runtime.block_on(one_event(subscribers, options.events.min(200))));
+        }
+        "replay" => {
+            println!("| history | events replayed | replay (ms) | RSS before (MiB) | peak RSS during (MiB) | growth (MiB) | live events during | live p50 (ms) | live max (ms) |");
+            println!("|---|---|---|---|---|---|---|---|---|");
+            for events in [1_000, 100_000] {
+                println!("{}", runtime.block_on(replay(events, None)));
+            }
+            let redis_port = free_port();
+            let Ok(child) = Command::new("redis-server")
+                .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+            else {
+                return println!("(no redis-server on PATH: Redis mode skipped)");
+            };
+            let redis = Killed(child);
+            std::thread::sleep(Duration::from_millis(500));
+            let url = format!("redis://127.0.0.1:{redis_port}");
+            for events in [1_000, 100_000] {
+                let mut flush = Command::new("redis-cli");
+                let _ = flush.args(["-p", &redis_port.to_string(), "FLUSHALL"]).stdout(Stdio::null()).status();
+                println!("{}", runtime.block_on(replay(events, Some(&url))));
+            }
+            drop(redis);
         }
         "resume" => {
             println!("| subscribers | events each | all replayed (ms) | frames/s | peak RSS (MiB) |");
