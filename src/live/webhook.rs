@@ -11,10 +11,12 @@ use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::event::parse;
 use super::hub::{Hub, Published};
 use super::signature::{verify, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::telemetry::spans;
 
 /// What the webhook route needs.
 #[derive(Debug, Clone)]
@@ -48,11 +50,19 @@ pub async fn receive(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, bod
     };
     let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
     let now = chrono::Utc::now().timestamp();
-    if let Err(rejection) =
+    let verifying = spans::webhook_verify();
+    let verified = verifying.in_scope(|| {
         verify(&hooks.key, header(SIGNATURE_HEADER), header(TIMESTAMP_HEADER), &body, now, hooks.tolerance_secs)
-    {
-        return answer(StatusCode::UNAUTHORIZED, "rejected", rejection.label(), &rejection.to_string());
+    });
+    match verified {
+        Ok(()) => spans::webhook_outcome(&verifying, "valid", false),
+        Err(rejection) => {
+            spans::webhook_outcome(&verifying, rejection.label(), true);
+            drop(verifying);
+            return answer(StatusCode::UNAUTHORIZED, "rejected", rejection.label(), &rejection.to_string());
+        }
     }
+    drop(verifying);
     // Without Redis an event taken now would reach no one: this process's subscribers are
     // leaving, and its history leaves with it. Telnyx retries, into a replica that stays.
     if *hooks.closing.borrow() && !hooks.hub.is_shared() {
@@ -65,7 +75,16 @@ pub async fn receive(State(hooks): State<Arc<Webhooks>>, headers: HeaderMap, bod
         }
         Err(unreadable) => return answer(StatusCode::BAD_REQUEST, "rejected", "unreadable", &unreadable.to_string()),
     };
-    match hooks.hub.publish(event).await {
+    let publishing = spans::webhook_publish(event.kind.event_type());
+    let published = hooks.hub.publish(event).instrument(publishing.clone()).await;
+    let outcome = match &published {
+        Ok(Published::New) => "new",
+        Ok(Published::Duplicate) => "duplicate",
+        Err(_) => "failed",
+    };
+    spans::webhook_outcome(&publishing, outcome, published.is_err());
+    drop(publishing);
+    match published {
         Ok(Published::New) => answer(StatusCode::OK, "accepted", "new", "published"),
         Ok(Published::Duplicate) => answer(StatusCode::OK, "duplicate", "seen", "already published"),
         Err(error) => {

@@ -3,7 +3,8 @@
 //! [`Span::none`] when traces are off, so nothing is allocated or recorded then.
 //!
 //! What is never recorded: variables, argument values, the document text (only its SHA-256),
-//! credentials, full URLs or query strings (upstream spans carry the route template).
+//! credentials, full URLs or query strings (upstream spans carry the route template),
+//! webhook signatures and bodies.
 
 use async_graphql::parser::types::OperationType;
 use axum::extract::MatchedPath;
@@ -121,6 +122,46 @@ pub fn client(method: &str, route: &'static str, host: &str, resend_count: u32, 
         http.response.status_code = Empty,
         error.type = Empty,
     )
+}
+
+/// The span of a webhook's signature check, under the webhook's server span. Records only the
+/// outcome ([`webhook_outcome`]): never the signature, the timestamp or the body.
+pub fn webhook_verify() -> Span {
+    if !on() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        "webhook_verify",
+        otel.name = "webhook verify",
+        otel.kind = "internal",
+        otel.status_code = Empty,
+        telnyx.webhook.outcome = Empty,
+    )
+}
+
+/// The span of handing a verified event to the fan-out (with Redis, the dedupe and the
+/// `XADD`): the event's type and, through [`webhook_outcome`], `new`, `duplicate` or `failed`.
+pub fn webhook_publish(event_type: &'static str) -> Span {
+    if !on() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        "webhook_publish",
+        otel.name = "webhook publish",
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.operation.type = "send",
+        telnyx.event.type = event_type,
+        telnyx.webhook.outcome = Empty,
+    )
+}
+
+/// Records what became of a webhook step: `outcome` is a fixed label, an error when `failed`.
+pub fn webhook_outcome(span: &Span, outcome: &'static str, failed: bool) {
+    span.record("telnyx.webhook.outcome", outcome);
+    if failed {
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 /// Parents `span` on the span `traceparent` names, unless it already has a parent in this

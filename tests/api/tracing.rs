@@ -341,3 +341,72 @@ async fn upstream_traceparent_false_sends_no_trace_context_to_telnyx() {
     assert_eq!(received.len(), 1);
     assert!(received[0].headers.get("traceparent").is_none());
 }
+
+#[tokio::test]
+async fn a_webhook_is_traced_under_the_callers_span_with_its_verification_and_hand_off_and_no_signature_or_body() {
+    // Arrange
+    let collector = Collector::start().await;
+    let upstream = MockServer::start().await;
+    let key = live_public_key();
+    let service =
+        traced_service("traced-webhook", &collector.endpoint, &upstream.uri(), &[("TELNYX_PUBLIC_KEY", &key)]);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let event_id = "5a8e3b6a-0c1d-4e2f-9a3b-1c2d3e4f5a6b";
+    let event = crate::live::joined(event_id, SESSION);
+    let headers = signed_headers(&event);
+    let deliver = |trace: &str, headers: &[(&'static str, String)]| {
+        let mut request = http
+            .post(service.url("/webhooks/telnyx"))
+            .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+            .header("content-type", "application/json")
+            .body(event.clone());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    let (first, again, forged) =
+        ("44444444444444444444444444444444", "55555555555555555555555555555555", "66666666666666666666666666666666");
+
+    // Act: a delivery, its redelivery, and one whose signature is another body's.
+    let delivered = deliver(first, &headers).await.unwrap().status();
+    let redelivered = deliver(again, &headers).await.unwrap().status();
+    let other = signed_headers(b"{}");
+    let refused = deliver(forged, &[other[0].clone(), headers[1].clone()]).await.unwrap().status();
+
+    // Assert
+    assert_eq!((delivered.as_u16(), redelivered.as_u16(), refused.as_u16()), (200, 200, 401));
+    let whole = |spans: &[Span]| spans.len() >= 3;
+    let spans = collector.trace(first, whole).await;
+    let server = of_kind(&spans, SpanKind::Server)[0];
+    assert_eq!(server.parent_span_id, CALLER_SPAN);
+    let verify = spans.iter().find(|s| s.name == "webhook verify").expect("a verification span");
+    assert_eq!(verify.parent_span_id, server.span_id);
+    assert_eq!(verify.kind, SpanKind::Internal as i32);
+    assert_eq!(verify.attribute("telnyx.webhook.outcome"), Some("valid"));
+    let publish = spans.iter().find(|s| s.name == "webhook publish").expect("a hand-off span");
+    assert_eq!(publish.parent_span_id, server.span_id);
+    assert_eq!(publish.kind, SpanKind::Producer as i32);
+    assert_eq!(publish.attribute("telnyx.event.type"), Some("video.room.participant.joined"));
+    assert_eq!(publish.attribute("telnyx.webhook.outcome"), Some("new"));
+
+    let spans_again = collector.trace(again, whole).await;
+    let publish = spans_again.iter().find(|s| s.name == "webhook publish").unwrap();
+    assert_eq!(publish.attribute("telnyx.webhook.outcome"), Some("duplicate"));
+
+    let spans_forged = collector.trace(forged, |spans| spans.len() >= 2).await;
+    let verify = spans_forged.iter().find(|s| s.name == "webhook verify").unwrap();
+    assert_eq!(verify.attribute("telnyx.webhook.outcome"), Some("bad_signature"));
+    assert!(spans_forged.iter().all(|s| s.name != "webhook publish"), "{spans_forged:#?}");
+
+    let body = String::from_utf8(event.clone()).unwrap();
+    let secrets = [headers[0].1.as_str(), headers[1].1.as_str(), other[0].1.as_str(), body.as_str(), event_id, "Alice"];
+    for span in spans.iter().chain(&spans_again).chain(&spans_forged) {
+        for (key, value) in &span.attributes {
+            for secret in secrets {
+                assert!(!value.contains(secret), "{secret} in {key} of {}", span.name);
+            }
+        }
+    }
+}
