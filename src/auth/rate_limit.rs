@@ -17,6 +17,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::telemetry::spans;
 
 /// A rate: `count` per `period`, with bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +160,19 @@ impl Shared {
         let mut connection = self.connection().await?;
         let interval = rate.interval().as_micros() as u64;
         let tolerance = interval * u64::from(rate.burst.get() - 1);
-        let result: redis::RedisResult<u64> =
-            self.script.key(key).arg(interval).arg(tolerance).invoke_async(&mut connection).await;
+        let span = spans::redis("EVALSHA");
+        let result: redis::RedisResult<u64> = self
+            .script
+            .key(key)
+            .arg(interval)
+            .arg(tolerance)
+            .invoke_async(&mut connection)
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &result {
+            spans::redis_failed(&span, error);
+        }
+        drop(span);
         match result {
             Ok(0) => {
                 metrics::gauge!("rate_limit_store_up").set(1.0);

@@ -28,9 +28,11 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
+use tracing::Instrument;
 
 use super::event::Event;
 use super::history::{new_epoch, Cursor, Expired, Position, Retention, Ring};
+use crate::telemetry::spans;
 
 /// The Redis stream events go through; it is also their history.
 const STREAM: &str = "telnyx-rooms-graphql:events";
@@ -183,15 +185,21 @@ impl Hub {
         };
         let mut connection = redis.publisher().await.map_err(NotHandedOff)?;
         let seen_key = format!("{STREAM}:seen:{}", event.id);
-        let first: Option<String> = redis::cmd("SET")
+        let span = spans::redis("SET");
+        let first: redis::RedisResult<Option<String>> = redis::cmd("SET")
             .arg(&seen_key)
             .arg(1)
             .arg("NX")
             .arg("EX")
             .arg(self.window.as_secs().max(1))
             .query_async(&mut connection)
-            .await
-            .map_err(|e| NotHandedOff(redis.failed(e)))?;
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &first {
+            spans::redis_failed(&span, error);
+        }
+        drop(span);
+        let first = first.map_err(|e| NotHandedOff(redis.failed(e)))?;
         if first.is_none() {
             return Ok(Published::Duplicate);
         }
@@ -199,6 +207,8 @@ impl Hub {
         // Trimmed to the retention as it grows, by count and by age (`~`: whole nodes only,
         // so a little more may be kept, never less).
         let oldest_kept = chrono::Utc::now().timestamp_millis() - self.retention.max_age.as_millis() as i64;
+        // One span for the pipeline, named by the command that publishes.
+        let span = spans::redis("XADD");
         let added: redis::RedisResult<(String,)> = redis::pipe()
             .cmd("XADD")
             .arg(STREAM)
@@ -215,7 +225,12 @@ impl Hub {
             .arg(oldest_kept.max(0))
             .ignore()
             .query_async(&mut connection)
+            .instrument(span.clone())
             .await;
+        if let Err(error) = &added {
+            spans::redis_failed(&span, error);
+        }
+        drop(span);
         if let Err(error) = added {
             // Not published: forget it was seen, so Telnyx's retry publishes it.
             let _: redis::RedisResult<()> = connection.del(&seen_key).await;

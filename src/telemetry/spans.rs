@@ -164,6 +164,40 @@ pub fn webhook_outcome(span: &Span, outcome: &'static str, failed: bool) {
     }
 }
 
+/// The client span of one Redis command (or a pipeline, named by the command that matters),
+/// a child of the current span: `operation` only (`EVALSHA`, `SET`, `XADD`), never a key or
+/// a value, which could hold what callers sent.
+pub fn redis(operation: &'static str) -> Span {
+    if !on() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        "redis",
+        otel.name = operation,
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = "redis",
+        db.operation.name = operation,
+        error.type = Empty,
+    )
+}
+
+/// Records on a Redis span that its command failed, and how.
+pub fn redis_failed(span: &Span, error: &redis::RedisError) {
+    if span.is_none() {
+        return;
+    }
+    let kind = if error.is_timeout() {
+        "timeout"
+    } else if error.is_connection_dropped() || error.is_io_error() || error.is_connection_refusal() {
+        "connection"
+    } else {
+        "response"
+    };
+    span.record("error.type", kind);
+    span.record("otel.status_code", "ERROR");
+}
+
 /// Parents `span` on the span `traceparent` names, unless it already has a parent in this
 /// process.
 pub fn adopt(span: &Span, traceparent: Option<&HeaderValue>) {

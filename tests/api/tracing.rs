@@ -410,3 +410,80 @@ async fn a_webhook_is_traced_under_the_callers_span_with_its_verification_and_ha
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_the_rate_limit_checks_the_dedupe_and_the_xadd_are_client_spans_naming_no_key() {
+    // Arrange
+    let redis = crate::process::RedisServer::start().await;
+    let collector = Collector::start().await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    let (key, url) = (live_public_key(), redis.url());
+    let more = [
+        ("TELNYX_PUBLIC_KEY", key.as_str()),
+        ("REDIS_URL", url.as_str()),
+        ("CALLER_RATE_LIMIT", "100/min"),
+        ("UPSTREAM_RATE_LIMIT", "100/min"),
+    ];
+    let service = traced_service("traced-redis", &collector.endpoint, &upstream.uri(), &more);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let (queried, hooked) = ("77777777777777777777777777777777", "88888888888888888888888888888888");
+    let event_id = "5a8e3b6a-0c1d-4e2f-9a3b-1c2d3e4f5a6b";
+    let event = crate::live::joined(event_id, SESSION);
+
+    // Act: a query (the caller's limit, then the Telnyx key's) and a webhook (dedupe, XADD).
+    let query = http
+        .post(service.url("/graphql"))
+        .header("traceparent", format!("00-{queried}-{CALLER_SPAN}-01"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .json(&json!({ "query": QUERY, "variables": { "id": SESSION, "context": VARIABLE } }));
+    let query: Value = query.send().await.unwrap().json().await.unwrap();
+    let mut webhook = http
+        .post(service.url("/webhooks/telnyx"))
+        .header("traceparent", format!("00-{hooked}-{CALLER_SPAN}-01"))
+        .header("content-type", "application/json");
+    for (name, value) in signed_headers(&event) {
+        webhook = webhook.header(name, value);
+    }
+    let webhook = webhook.body(event.clone()).send().await.unwrap().status();
+
+    // Assert
+    assert!(query.get("errors").is_none(), "{query}");
+    assert!(webhook.is_success(), "{webhook}");
+    let redis_spans = |spans: &[Span]| -> Vec<Span> {
+        spans.iter().filter(|s| s.attribute("db.system.name") == Some("redis")).cloned().collect()
+    };
+    let spans = collector.trace(queried, |spans| redis_spans(spans).len() >= 2).await;
+    let checks = redis_spans(&spans);
+    assert_eq!(checks.len(), 2, "the caller's limit and the Telnyx key's: {spans:#?}");
+    let server = of_kind(&spans, SpanKind::Server)[0];
+    for check in &checks {
+        assert_eq!(check.name, "EVALSHA");
+        assert_eq!(check.kind, SpanKind::Client as i32);
+        assert_eq!(check.attribute("db.operation.name"), Some("EVALSHA"));
+        assert!(spans.iter().any(|s| s.span_id == check.parent_span_id), "parented in the trace: {check:#?}");
+    }
+    assert!(
+        checks.iter().any(|c| c.parent_span_id == server.span_id),
+        "the caller's limit is checked first: {spans:#?}"
+    );
+
+    let spans = collector.trace(hooked, |spans| redis_spans(spans).len() >= 2).await;
+    let publish = spans.iter().find(|s| s.name == "webhook publish").unwrap();
+    let calls = redis_spans(&spans);
+    let names: Vec<&str> = calls.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{spans:#?}");
+    assert!(names.contains(&"SET") && names.contains(&"XADD"), "{names:?}");
+    assert!(calls.iter().all(|s| s.parent_span_id == publish.span_id && s.kind == SpanKind::Client as i32));
+
+    let token_hash = format!("{:x}", Sha256::digest(format!("Bearer {TOKEN}")));
+    for span in redis_spans(&collector.spans.lock().unwrap()) {
+        for (key, value) in &span.attributes {
+            for secret in [TOKEN, VARIABLE, event_id, "trg:", "telnyx-rooms-graphql:", token_hash.as_str()] {
+                assert!(!value.contains(secret), "{secret} in {key} of {}", span.name);
+            }
+        }
+    }
+}
