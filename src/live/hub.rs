@@ -54,12 +54,15 @@ pub struct Delivered {
     /// Per-event state the subscriptions share (see `schema::subscription`); `Any` so this
     /// module knows nothing of GraphQL.
     pub shared: Mutex<HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// The webhook hand-off's `traceparent`, when traced in this process (events read back
+    /// from Redis carry none).
+    pub trace: Option<http::HeaderValue>,
 }
 
 impl Delivered {
     /// `event` at `cursor`, reaching the fan-out now.
     pub fn new(event: Event, cursor: Cursor) -> Self {
-        Self { event, cursor, received: Instant::now(), shared: Mutex::default() }
+        Self { event, cursor, received: Instant::now(), shared: Mutex::default(), trace: None }
     }
 
     /// The same event at the same cursor without the per-event state: what the history keeps
@@ -71,6 +74,7 @@ impl Delivered {
             cursor: self.cursor.clone(),
             received: self.received,
             shared: Mutex::default(),
+            trace: self.trace.clone(),
         }
     }
 }
@@ -177,7 +181,8 @@ impl Hub {
                 return Ok(Published::Duplicate);
             }
             let mut ring = self.ring.lock().expect("ring lock");
-            let delivered = Delivered::new(event, ring.next_cursor());
+            let mut delivered = Delivered::new(event, ring.next_cursor());
+            delivered.trace = spans::current_traceparent();
             ring.push(Arc::new(delivered.fresh()));
             // Sent while the ring is held, so subscribers receive events in cursor order.
             self.deliver(Arc::new(delivered));

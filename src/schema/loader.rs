@@ -18,6 +18,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::error::AppError;
 use crate::pagination::Page;
+use crate::telemetry::spans;
 use crate::telnyx::{
     Action, Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, ParticipantById, Participants,
     RoomById, RoomSessions, Rooms, SessionById, SessionParticipants, Sessions, UpstreamError,
@@ -275,6 +276,9 @@ pub struct EventUpstreams {
     /// When the current event reached this process, and its cursor until a transport takes
     /// it (see [`EventUpstreams::take_cursor`]).
     event: Mutex<Option<(std::time::Instant, Option<crate::live::Cursor>)>>,
+    /// The span of resolving the current event, when this subscriber started its resolution;
+    /// ended by [`EventUpstreams::take_cursor`], once the event's frame is built.
+    resolving: Mutex<tracing::Span>,
 }
 
 impl EventUpstreams {
@@ -289,9 +293,10 @@ impl EventUpstreams {
         deadline: Duration,
         max_upstream_requests: usize,
     ) -> Self {
-        let first = Self::upstream(&client, &read, write, deadline, max_upstream_requests);
+        let first = Self::upstream(&client, &read, write, deadline, max_upstream_requests, None);
         let current = Mutex::new(Arc::new(first));
-        Self { client, read, credential_key, deadline, max_upstream_requests, current, event: Mutex::default() }
+        let (event, resolving) = (Mutex::default(), Mutex::new(tracing::Span::none()));
+        Self { client, read, credential_key, deadline, max_upstream_requests, current, event, resolving }
     }
 
     fn upstream(
@@ -300,12 +305,10 @@ impl EventUpstreams {
         write: Result<Credential, AppError>,
         deadline: Duration,
         max: usize,
+        traceparent: Option<http::HeaderValue>,
     ) -> Upstream {
-        let limits = RequestLimits {
-            deadline: tokio::time::Instant::now() + deadline,
-            max_upstream_requests: max,
-            traceparent: None,
-        };
+        let limits =
+            RequestLimits { deadline: tokio::time::Instant::now() + deadline, max_upstream_requests: max, traceparent };
         Upstream::new(client.clone(), read.clone(), write, limits)
     }
 
@@ -315,7 +318,12 @@ impl EventUpstreams {
             let mut shared = event.shared.lock().expect("event state lock");
             let entry = shared.entry(self.credential_key.clone()).or_insert_with(|| {
                 let read_only = Err(AppError::Unauthenticated);
-                Arc::new(Self::upstream(&self.client, &self.read, read_only, self.deadline, self.max_upstream_requests))
+                let span = spans::event(event.event.kind.event_type(), event.trace.as_ref());
+                let (deadline, max) = (self.deadline, self.max_upstream_requests);
+                let upstream =
+                    Self::upstream(&self.client, &self.read, read_only, deadline, max, spans::traceparent(&span));
+                *self.resolving.lock().expect("resolving lock") = span;
+                Arc::new(upstream)
             });
             entry.clone().downcast::<Upstream>().expect("only upstreams are kept per credential")
         };
@@ -329,8 +337,9 @@ impl EventUpstreams {
     }
 
     /// The cursor of the event just resolved, once: a result that follows without a new
-    /// event (an error ending the stream) gets none.
+    /// event (an error ending the stream) gets none. Its resolution is over, so its span ends.
     pub fn take_cursor(&self) -> Option<crate::live::Cursor> {
+        drop(std::mem::replace(&mut *self.resolving.lock().expect("resolving lock"), tracing::Span::none()));
         self.event.lock().expect("event lock").as_mut().and_then(|(_, cursor)| cursor.take())
     }
 

@@ -198,6 +198,29 @@ pub fn redis_failed(span: &Span, error: &redis::RedisError) {
     span.record("otel.status_code", "ERROR");
 }
 
+/// The span of resolving one live event for a subscription (one per event per credential:
+/// subscribers with the same credential share its Telnyx requests, which it parents). A root
+/// span, or a child of the webhook's hand-off when the event carries its `traceparent`.
+pub fn event(event_type: &'static str, parent: Option<&HeaderValue>) -> Span {
+    if !on() {
+        return Span::none();
+    }
+    let span = tracing::info_span!(
+        parent: None,
+        "event",
+        otel.name = format!("event {event_type}"),
+        otel.kind = "consumer",
+        messaging.operation.type = "process",
+        telnyx.event.type = event_type,
+    );
+    if let Some(traceparent) = parent {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", traceparent.clone());
+        let _ = span.set_parent(TraceContextPropagator::new().extract(&HeaderExtractor(&headers)));
+    }
+    span
+}
+
 /// Parents `span` on the span `traceparent` names, unless it already has a parent in this
 /// process.
 pub fn adopt(span: &Span, traceparent: Option<&HeaderValue>) {
@@ -227,6 +250,14 @@ pub fn retry_event(span: &Span, delay: std::time::Duration) {
     if on() {
         span.add_event("retry", vec![KeyValue::new("delay_ms", delay.as_millis() as i64)]);
     }
+}
+
+/// The W3C `traceparent` of the current span, when traces are on and it is recorded.
+pub fn current_traceparent() -> Option<HeaderValue> {
+    if !on() {
+        return None;
+    }
+    traceparent(&Span::current())
 }
 
 /// The W3C `traceparent` naming `span`, when traces are on and it is recorded.

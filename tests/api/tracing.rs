@@ -487,3 +487,63 @@ async fn through_a_real_redis_server_the_rate_limit_checks_the_dedupe_and_the_xa
         }
     }
 }
+
+#[tokio::test]
+async fn a_subscription_event_is_resolved_in_a_span_under_the_webhooks_hand_off_with_its_telnyx_requests_under_it() {
+    // Arrange: an SSE subscription whose `participantEdge` asks Telnyx for the list's total.
+    let collector = Collector::start().await;
+    let upstream =
+        telnyx_rooms_graphql::sample_upstream::SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let (key, base) = (live_public_key(), upstream.base_url());
+    let more = [
+        ("TELNYX_PUBLIC_KEY", key.as_str()),
+        ("TELNYX_API_KEY", telnyx_rooms_graphql::sample_upstream::SAMPLE_API_KEY),
+    ];
+    let service = traced_service("traced-event", &collector.endpoint, &base, &more);
+    service.until_healthy().await;
+    let http = reqwest::Client::new();
+    let room = crate::helpers::ids::ROOM;
+    let subscription = format!(
+        "subscription Watch {{ roomEvents(roomId: \"{room}\") {{ id ... on ParticipantJoined {{ participantEdge {{ cursor }} }} }} }}"
+    );
+    let mut stream = http
+        .post(service.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": subscription }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hooked = "99999999999999999999999999999999";
+
+    // Act
+    let event = crate::live::joined("ev-traced", room);
+    let mut webhook = http
+        .post(service.url("/webhooks/telnyx"))
+        .header("traceparent", format!("00-{hooked}-{CALLER_SPAN}-01"))
+        .header("content-type", "application/json");
+    for (name, value) in signed_headers(&event) {
+        webhook = webhook.header(name, value);
+    }
+    assert!(webhook.body(event).send().await.unwrap().status().is_success());
+    let mut text = String::new();
+    while !text.contains("ev-traced") || !text.contains("cursor") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.unwrap().unwrap().unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+
+    // Assert
+    assert!(!text.contains("errors"), "{text}");
+    let spans = collector
+        .trace(hooked, |spans| {
+            spans.iter().any(|s| s.name.starts_with("event ")) && !of_kind(spans, SpanKind::Client).is_empty()
+        })
+        .await;
+    let publish = spans.iter().find(|s| s.name == "webhook publish").unwrap();
+    let resolving = spans.iter().find(|s| s.name == "event video.room.participant.joined").expect("an event span");
+    assert_eq!(resolving.parent_span_id, publish.span_id, "{spans:#?}");
+    assert_eq!(resolving.kind, SpanKind::Consumer as i32);
+    let clients = of_kind(&spans, SpanKind::Client);
+    assert!(!clients.is_empty() && clients.iter().all(|c| c.parent_span_id == resolving.span_id), "{spans:#?}");
+}
