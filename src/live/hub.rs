@@ -39,6 +39,8 @@ const STREAM: &str = "telnyx-rooms-graphql:events";
 /// The stream's epoch: a random value set by the first replica to find none. A Redis that lost
 /// the stream lost this too, so cursors into the lost stream are told apart.
 const EPOCH: &str = "telnyx-rooms-graphql:events:epoch";
+/// The field of a stream entry holding its webhook's `traceparent` (with traces on).
+const TRACE_FIELD: &str = "trace";
 /// How long one `XREAD` waits for new entries before asking again.
 const BLOCK: Duration = Duration::from_secs(5);
 
@@ -54,8 +56,7 @@ pub struct Delivered {
     /// Per-event state the subscriptions share (see `schema::subscription`); `Any` so this
     /// module knows nothing of GraphQL.
     pub shared: Mutex<HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
-    /// The webhook hand-off's `traceparent`, when traced in this process (events read back
-    /// from Redis carry none).
+    /// The webhook hand-off's `traceparent`, when it was traced (through Redis's stream too).
     pub trace: Option<http::HeaderValue>,
 }
 
@@ -76,6 +77,12 @@ impl Delivered {
             shared: Mutex::default(),
             trace: self.trace.clone(),
         }
+    }
+
+    /// With the trace context its stream entry carries, if any.
+    fn traced(mut self, entry: &redis::streams::StreamId) -> Self {
+        self.trace = entry.get::<String>(TRACE_FIELD).and_then(|trace| http::HeaderValue::from_str(&trace).ok());
+        self
     }
 }
 
@@ -214,24 +221,22 @@ impl Hub {
         let oldest_kept = chrono::Utc::now().timestamp_millis() - self.retention.max_age.as_millis() as i64;
         // One span for the pipeline, named by the command that publishes.
         let span = spans::redis("XADD");
-        let added: redis::RedisResult<(String,)> = redis::pipe()
-            .cmd("XADD")
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
             .arg(STREAM)
             .arg("MAXLEN")
             .arg("~")
             .arg(self.retention.max_events)
             .arg("*")
             .arg("event")
-            .arg(body)
-            .cmd("XTRIM")
-            .arg(STREAM)
-            .arg("MINID")
-            .arg("~")
-            .arg(oldest_kept.max(0))
-            .ignore()
-            .query_async(&mut connection)
-            .instrument(span.clone())
-            .await;
+            .arg(body);
+        // With traces on, the hand-off's trace context, so every replica's event spans join
+        // the webhook's trace.
+        if let Some(trace) = spans::current_traceparent() {
+            pipe.arg(TRACE_FIELD).arg(trace.as_bytes());
+        }
+        pipe.cmd("XTRIM").arg(STREAM).arg("MINID").arg("~").arg(oldest_kept.max(0)).ignore();
+        let added: redis::RedisResult<(String,)> = pipe.query_async(&mut connection).instrument(span.clone()).await;
         if let Err(error) = &added {
             spans::redis_failed(&span, error);
         }
@@ -302,7 +307,7 @@ impl Hub {
         let events = page.ids.into_iter().filter_map(|entry| {
             let event = entry.get::<String>("event").and_then(|body| serde_json::from_str::<Event>(&body).ok())?;
             let position = Position::parse(&entry.id)?;
-            Some(Arc::new(Delivered::new(event, Cursor { epoch: epoch.clone(), position })))
+            Some(Arc::new(Delivered::new(event, Cursor { epoch: epoch.clone(), position }).traced(&entry)))
         });
         Ok(events.collect())
     }
@@ -377,7 +382,8 @@ async fn read_stream(hub: std::sync::Weak<Hub>) {
                     let event = entry.get::<String>("event").and_then(|body| serde_json::from_str::<Event>(&body).ok());
                     match (event, Position::parse(&entry.id)) {
                         (Some(event), Some(position)) => {
-                            strong.deliver(Arc::new(Delivered::new(event, Cursor { epoch: epoch.clone(), position })))
+                            let cursor = Cursor { epoch: epoch.clone(), position };
+                            strong.deliver(Arc::new(Delivered::new(event, cursor).traced(&entry)))
                         }
                         _ => tracing::warn!(id = %entry.id, "skipping an unreadable live event in Redis"),
                     }
