@@ -4,8 +4,9 @@
 //! - this module: the `tracing` subscriber (logs, and traces when configured) and the
 //!   Prometheus recorder;
 //! - `traces`: the OpenTelemetry configuration (the standard `OTEL_*` variables) and export;
-//! - `spans`: the spans recorded (HTTP server, GraphQL operation, upstream client) and the
-//!   W3C trace context they continue.
+//! - `spans`: the spans recorded (HTTP server, GraphQL operation, upstream client, webhook
+//!   verification and hand-off, Redis calls, live events) and the W3C trace context they
+//!   continue.
 
 pub mod ftv1;
 pub mod spans;
