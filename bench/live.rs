@@ -205,22 +205,8 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     let _ = http.get(format!("http://{addr}/metrics")).send().await;
 
     let bodies: Vec<_> = (0..events).map(|i| signed(&key, &format!("ev-{i}"))).collect();
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..posters)
-        .map(|_| {
-            let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
-            tokio::spawn(async move {
-                loop {
-                    let Some(body) = queue.lock().unwrap().pop() else { return };
-                    post(&http, &url, body).await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    post_all(&http, &url, bodies, posters).await;
     let posted = started.elapsed();
     let expected = (subscribers * events) as u64;
     until_received(&received, expected, Duration::from_secs(600)).await;
@@ -287,6 +273,25 @@ async fn post(http: &reqwest::Client, url: &str, (body, signature, ts): (Vec<u8>
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// Posts every signed body, `posters` at a time.
+async fn post_all(http: &reqwest::Client, url: &str, bodies: Vec<(Vec<u8>, String, String)>, posters: usize) {
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let tasks: Vec<_> = (0..posters)
+        .map(|_| {
+            let (queue, http, url) = (queue.clone(), http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                loop {
+                    let Some(body) = queue.lock().unwrap().pop() else { return };
+                    post(&http, &url, body).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
 }
 
 /// Waits until `received` reaches `expected`, failing after `limit`.
@@ -609,21 +614,7 @@ async fn replay(events: usize, redis: Option<&str>) -> String {
     let cursor = cursor.expect("the first subscription never got an event");
     drop(first);
     let bodies: Vec<_> = (1..=events).map(|i| signed(&key, &format!("bulk-{i}"))).collect();
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
-    let posters: Vec<_> = (0..8)
-        .map(|_| {
-            let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
-            tokio::spawn(async move {
-                loop {
-                    let Some(body) = queue.lock().unwrap().pop() else { return };
-                    post(&http, &url, body).await;
-                }
-            })
-        })
-        .collect();
-    for poster in posters {
-        poster.await.unwrap();
-    }
+    post_all(&http, &url, bodies, 8).await;
 
     // A live subscriber of the room, registered before the replay starts.
     let received = Arc::new(AtomicU64::new(0));
