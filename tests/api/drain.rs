@@ -39,6 +39,21 @@ async fn telnyx() -> MockServer {
     server
 }
 
+/// The service against `server`, serving until the returned sender says stop; the handle is
+/// `serve`'s, which returns once the drain is done.
+async fn serve_until_stopped(
+    server: &MockServer,
+) -> (TestApp, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app::build(&config(&server.uri(), Some("KEYx"), live)).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app::serve(listener, service, async move {
+        let _ = stopped.await;
+    }));
+    (TestApp { addr, http: reqwest::Client::new() }, stop, served)
+}
+
 fn subscription() -> String {
     format!("subscription {{ roomEvents(roomId: \"{ROOM}\") {{ id cursor }} }}")
 }
@@ -57,14 +72,8 @@ async fn read_until(response: &mut reqwest::Response, text: &mut String, done: i
 async fn a_drain_finishes_what_is_in_flight_ends_streams_for_resuming_and_refuses_new_ones() {
     // Arrange: the service, with a shutdown signal of the test's own.
     let server = telnyx().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = app::build(&config(&server.uri(), Some("KEYx"), live)).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(app::serve(listener, service, async move {
-        let _ = stopped.await;
-    }));
-    let test_app = TestApp { addr, http: reqwest::Client::new() };
+    let (test_app, stop, served) = serve_until_stopped(&server).await;
+    let addr = test_app.addr;
     // A WebSocket subscriber and an SSE one, each with one event.
     let mut ws = Ws::init(&test_app, json!({})).await;
     ws.subscribe("1", &subscription()).await;
@@ -134,14 +143,8 @@ async fn a_drain_finishes_what_is_in_flight_ends_streams_for_resuming_and_refuse
 async fn without_redis_a_webhook_arriving_while_draining_is_left_for_telnyx_to_retry() {
     // Arrange
     let server = telnyx().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = app::build(&config(&server.uri(), Some("KEYx"), live)).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app::serve(listener, service, async move {
-        let _ = stopped.await;
-    }));
-    let test_app = TestApp { addr, http: reqwest::Client::new() };
+    let (test_app, stop, _served) = serve_until_stopped(&server).await;
+    let addr = test_app.addr;
     // A subscriber keeps the drain going while the webhook's body arrives.
     let mut ws = Ws::init(&test_app, json!({})).await;
     ws.subscribe("1", &subscription()).await;

@@ -119,6 +119,18 @@ fn ok() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({ "data": [{ "id": PARTICIPANT }], "meta": { "total_results": 1 } }))
 }
 
+/// Posts `event`, signed as Telnyx signs it, as a request in the caller's trace `trace`.
+async fn deliver_traced(http: &reqwest::Client, service: &Service, trace: &str, event: &[u8]) -> reqwest::StatusCode {
+    let mut webhook = http
+        .post(service.url("/webhooks/telnyx"))
+        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
+        .header("content-type", "application/json");
+    for (name, value) in signed_headers(event) {
+        webhook = webhook.header(name, value);
+    }
+    webhook.body(event.to_vec()).send().await.unwrap().status()
+}
+
 /// The binary, tracing to `endpoint`, in front of `upstream`.
 fn traced_service(name: &str, endpoint: &str, upstream: &str, more: &[(&str, &str)]) -> Service {
     let mut env = vec![
@@ -252,14 +264,7 @@ async fn a_mutation_and_a_webhook_are_traced_too_and_a_retried_attempt_says_so()
         .json(&json!({ "query": mutation }));
     let mutation: Value = mutation.send().await.unwrap().json().await.unwrap();
     let event = crate::live::joined("5a8e3b6a-0c1d-4e2f-9a3b-1c2d3e4f5a6b", SESSION);
-    let mut webhook = http
-        .post(service.url("/webhooks/telnyx"))
-        .header("traceparent", traceparent(hooked))
-        .header("content-type", "application/json");
-    for (name, value) in signed_headers(&event) {
-        webhook = webhook.header(name, value);
-    }
-    let webhook = webhook.body(event).send().await.unwrap().status();
+    let webhook = deliver_traced(&http, &service, hooked, &event).await;
 
     // Assert
     assert!(query.get("errors").is_none(), "{query}");
@@ -440,14 +445,7 @@ async fn through_a_real_redis_server_the_rate_limit_checks_the_dedupe_and_the_xa
         .header("authorization", format!("Bearer {TOKEN}"))
         .json(&json!({ "query": QUERY, "variables": { "id": SESSION, "context": VARIABLE } }));
     let query: Value = query.send().await.unwrap().json().await.unwrap();
-    let mut webhook = http
-        .post(service.url("/webhooks/telnyx"))
-        .header("traceparent", format!("00-{hooked}-{CALLER_SPAN}-01"))
-        .header("content-type", "application/json");
-    for (name, value) in signed_headers(&event) {
-        webhook = webhook.header(name, value);
-    }
-    let webhook = webhook.body(event.clone()).send().await.unwrap().status();
+    let webhook = deliver_traced(&http, &service, hooked, &event).await;
 
     // Assert
     assert!(query.get("errors").is_none(), "{query}");
@@ -533,14 +531,7 @@ async fn event_spans_join_the_webhooks_trace(name: &str, redis: Option<&str>) {
 
     // Act
     let event = crate::live::joined("ev-traced", room);
-    let mut webhook = http
-        .post(service.url("/webhooks/telnyx"))
-        .header("traceparent", format!("00-{hooked}-{CALLER_SPAN}-01"))
-        .header("content-type", "application/json");
-    for (name, value) in signed_headers(&event) {
-        webhook = webhook.header(name, value);
-    }
-    assert!(webhook.body(event).send().await.unwrap().status().is_success());
+    assert!(deliver_traced(&http, &service, hooked, &event).await.is_success());
     let mut text = String::new();
     while !text.contains("ev-traced") || !text.contains("cursor") {
         let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk()).await.unwrap().unwrap().unwrap();
