@@ -191,6 +191,7 @@ defaults
   timeout tunnel 1h
   timeout http-keep-alive 10s
   option forwardfor
+  option http-server-close
   retries 3
   option redispatch 1
   retry-on conn-failure 503
