@@ -1,12 +1,14 @@
 //! Builds the application from its configuration and serves it on a given listener.
 
 use std::future::{Future, IntoFuture};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -29,13 +31,28 @@ use crate::telnyx::{Client, ClientConfig, Credential, Throttle};
 /// The service, ready to serve.
 pub struct App {
     router: axum::Router,
-    ready: Arc<AtomicBool>,
     /// Tells streams (WebSocket, SSE) that shutdown has begun.
     closing: tokio::sync::watch::Sender<bool>,
     /// Upgraded WebSockets, which hyper's graceful shutdown no longer sees.
     upgraded: TaskTracker,
+    traffic: Traffic,
+    /// `SHUTDOWN_DELAY_SECS`: the longest the unready period lasts.
+    delay: Duration,
+    /// `SHUTDOWN_DRAIN_SECS`: everything after the signal, the unready period included.
     drain: Duration,
 }
+
+/// What the unready period watches: whether this replica still takes traffic, and how many
+/// requests (health probes aside) have reached it.
+#[derive(Clone)]
+struct Traffic {
+    ready: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+}
+
+/// The unready period ends early once no request has arrived for this long: the load
+/// balancers have stopped sending (or there were none), so closing the listener loses nothing.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Builds the service for `config` (which [`Config::startup_refusal`] has accepted).
 pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
@@ -58,6 +75,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         config.caller_rate_limit.map(|rate| Arc::new(Limiter::new("caller", rate, shared_limits.clone())));
     let executor = schema::build(schema_options(config));
     let ready = Arc::new(AtomicBool::new(true));
+    let traffic = Traffic { ready: ready.clone(), requests: Arc::new(AtomicU64::new(0)) };
     let auth = match config.auth_mode {
         AuthMode::Passthrough => Authenticator::Passthrough,
         AuthMode::Jwt => {
@@ -147,10 +165,18 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         Arc::new(TrustedProxies { networks: config.trusted_proxies.clone(), header: config.trusted_proxy_header });
     let router = router
         .layer(axum::middleware::from_fn(http::log_request))
+        .layer(axum::middleware::from_fn_with_state(traffic.clone(), count_and_close))
         .layer(axum::middleware::from_fn_with_state(proxies, http::resolve_client))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    Ok(App { router, ready, closing: closing_tx, upgraded, drain: config.shutdown_drain() })
+    Ok(App {
+        router,
+        closing: closing_tx,
+        upgraded,
+        traffic,
+        delay: Duration::from_secs(config.shutdown_delay_secs),
+        drain: config.shutdown_drain(),
+    })
 }
 
 /// The upstream rate limit, keyed by a hash of the credential (never the credential itself).
@@ -227,24 +253,32 @@ fn cors(config: &Config) -> Option<CorsLayer> {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains, in this order:
-/// `/ready` turns 503 and the listener closes (load balancers move on; a connection refused is
-/// one they retry elsewhere); new WebSocket and SSE requests get 503 with `Retry-After`; open
-/// WebSockets close with 1001 and SSE streams end without `complete`, so clients reconnect to
-/// another replica and resume from their cursor; in-flight queries, mutations and webhooks
-/// finish. Returns when all of that is done, or when the drain period is over.
+/// Serves `app` on `listener` until `shutdown` resolves, then leaves, in this order:
+/// 1. The unready period (`SHUTDOWN_DELAY_SECS`, ended early by [`QUIET`]): `/ready` answers 503
+///    and each response says `Connection: close`, but everything is still served, so load
+///    balancers (whose health checks see the 503) and keep-alive clients (which reconnect) move
+///    away before anything is refused. Closing the listener at once would reset connections still
+///    in its backlog and race requests sent on idle keep-alive connections.
+/// 2. The drain: the listener closes; new WebSocket and SSE requests get 503 with `Retry-After`;
+///    open WebSockets close with 1001 and SSE streams end without `complete`, so clients reconnect
+///    to another replica and resume from their cursor; in-flight queries, mutations and webhooks
+///    finish.
+///
+/// Returns when all of that is done, or when `SHUTDOWN_DRAIN_SECS` after the signal have passed.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let App { router, ready, closing, upgraded, drain } = app;
+    let App { router, closing, upgraded, traffic, delay, drain } = app;
     let (begun, mut begun_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
-        ready.store(false, Ordering::Relaxed);
-        let _ = closing.send(true);
+        traffic.ready.store(false, Ordering::Relaxed);
         let _ = begun.send(true);
+        unready_period(&traffic.requests, delay).await;
+        tracing::info!("draining: no new connections; finishing requests in flight");
+        let _ = closing.send(true);
     };
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
@@ -267,4 +301,33 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Waits until `requests` has not moved for [`QUIET`], or `longest` has passed.
+async fn unready_period(requests: &AtomicU64, longest: Duration) {
+    let end = tokio::time::Instant::now() + longest;
+    let mut seen = requests.load(Ordering::Relaxed);
+    loop {
+        let tick = end.min(tokio::time::Instant::now() + QUIET);
+        tokio::time::sleep_until(tick).await;
+        let now = requests.load(Ordering::Relaxed);
+        if now == seen || tick == end {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// Counts requests for [`unready_period`] (probes aside: load balancers and the kubelet keep
+/// polling a leaving replica), and once shutdown has begun asks each client to reconnect
+/// elsewhere after its response.
+async fn count_and_close(State(traffic): State<Traffic>, request: Request, next: Next) -> Response {
+    if !matches!(request.uri().path(), "/ready" | "/health") {
+        traffic.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut response = next.run(request).await;
+    if !traffic.ready.load(Ordering::Relaxed) && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

@@ -256,10 +256,19 @@ pub struct Config {
     #[arg(long, env = "STREAM_KEEPALIVE_MS", default_value_t = 15_000)]
     pub stream_keepalive_ms: u64,
 
-    /// Seconds the drain after SIGTERM/Ctrl-C may take: in-flight queries, mutations and
-    /// webhooks finish, WebSockets close with 1001 and SSE streams end (clients resume on
-    /// another replica); then the process exits 0. Keep it above REQUEST_DEADLINE_MS.
-    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 20)]
+    /// Seconds after SIGTERM/Ctrl-C during which everything is still served while `/ready`
+    /// answers 503 and responses say `Connection: close`, so load balancers and keep-alive
+    /// clients move away before the listener closes. Ends early after 1 s without requests
+    /// (health probes aside). Set it to cover the load balancer's health checks; 0 when
+    /// something else does this (a Kubernetes `preStop` sleep does, but costs 1 s at most here).
+    #[arg(long, env = "SHUTDOWN_DELAY_SECS", default_value_t = 5)]
+    pub shutdown_delay_secs: u64,
+
+    /// Seconds from SIGTERM/Ctrl-C to exit, SHUTDOWN_DELAY_SECS included: then the drain
+    /// (in-flight queries, mutations and webhooks finish, WebSockets close with 1001 and SSE
+    /// streams end, so clients resume on another replica), then exit 0. Keep it above
+    /// SHUTDOWN_DELAY_SECS plus REQUEST_DEADLINE_MS.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 25)]
     pub shutdown_drain_secs: u64,
 
     /// Send a W3C `traceparent` with each request to Telnyx (the caller's trace, or the

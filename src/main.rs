@@ -120,5 +120,5 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    tracing::info!("shutting down: /ready answers 503; serving until the load balancers move away");
 }

@@ -9,7 +9,7 @@
   kubernetes-validate, which knows the built-in kinds and warns about any other.
 - Each ServiceMonitor must select a Service of the render, by a port that Service has.
 - Each Deployment must hold together with its settings: the grace period covers the preStop
-  sleep plus SHUTDOWN_DRAIN_SECS, the drain outlasts REQUEST_DEADLINE_MS, LISTEN_ADDR is the
+  sleep plus SHUTDOWN_DRAIN_SECS, the drain outlasts SHUTDOWN_DELAY_SECS + REQUEST_DEADLINE_MS, LISTEN_ADDR is the
   container's port, and the service would not refuse to start (src/config.rs,
   Config::startup_refusal).
 
@@ -25,7 +25,12 @@ import yaml
 
 SCHEMAS = pathlib.Path(__file__).resolve().parent / "schemas"
 # Defaults of the settings these checks read (src/config.rs).
-DEFAULTS = {"SHUTDOWN_DRAIN_SECS": "20", "REQUEST_DEADLINE_MS": "15000", "AUTH_MODE": "passthrough"}
+DEFAULTS = {
+    "SHUTDOWN_DELAY_SECS": "5",
+    "SHUTDOWN_DRAIN_SECS": "25",
+    "REQUEST_DEADLINE_MS": "15000",
+    "AUTH_MODE": "passthrough",
+}
 
 
 def strict(schema):
@@ -86,9 +91,10 @@ def check_deployment(deployment, objects):
         if grace <= pre_stop + drain:
             problems.append(f"{where}: terminationGracePeriodSeconds {grace} does not cover the preStop sleep "
                             f"({pre_stop} s) + SHUTDOWN_DRAIN_SECS ({drain} s) with a margin")
-        if drain * 1000 <= int(settings["REQUEST_DEADLINE_MS"]):
-            problems.append(f"{where}: SHUTDOWN_DRAIN_SECS ({drain} s) must outlast REQUEST_DEADLINE_MS "
-                            f"({settings['REQUEST_DEADLINE_MS']} ms), or in-flight queries are cut")
+        delay = int(settings["SHUTDOWN_DELAY_SECS"])
+        if drain * 1000 <= delay * 1000 + int(settings["REQUEST_DEADLINE_MS"]):
+            problems.append(f"{where}: SHUTDOWN_DRAIN_SECS ({drain} s) must outlast SHUTDOWN_DELAY_SECS ({delay} s) "
+                            f"+ REQUEST_DEADLINE_MS ({settings['REQUEST_DEADLINE_MS']} ms), or in-flight queries are cut")
 
         ports = {port["containerPort"] for port in container.get("ports", [])}
         listen = settings.get("LISTEN_ADDR", "127.0.0.1:8000")
