@@ -35,7 +35,6 @@ describe('a fleet of three behind haproxy', { timeout: 300_000 }, () => {
       CALLER_RATE_LIMIT,
       // haproxy on loopback appends the client to X-Forwarded-For.
       TRUSTED_PROXIES: '127.0.0.1/32',
-      SHUTDOWN_DRAIN_SECS: '20',
     };
     start = (port) => startService({ upstreamBaseUrl: upstream.baseUrl, apiKey: SAMPLE_API_KEY, env, port });
     for (let i = 0; i < REPLICAS; i += 1) replicas.push(await start(await freePort()));
@@ -121,8 +120,10 @@ describe('a fleet of three behind haproxy', { timeout: 300_000 }, () => {
       await sleep(3_000);
 
       const from = Date.now();
+      const stoppedAt = [];
       for (let i = 0; i < replicas.length; i += 1) {
         const port = Number(new URL(replicas[i].baseUrl).port);
+        stoppedAt.push(Date.now() - from);
         const ended = await replicas[i].stop(30_000);
         assert.deepEqual(ended, { code: 0, signal: null }, `replica ${i} exits 0 after its drain`);
         // Down for a while, as while a new pod is scheduled: the others carry its load.
@@ -137,8 +138,20 @@ describe('a fleet of three behind haproxy', { timeout: 300_000 }, () => {
       const figures = summary('rolling restart', results, subscribers, { from, to });
 
       const failed = [...results.queries, ...results.mutations].filter((r) => !r.ok);
-      assert.deepEqual(failed.map((r) => r.failure), [], 'no query or mutation failed');
+      assert.deepEqual(
+        failed.map((r) => `${r.failure} at +${r.at - from} ms`),
+        [],
+        `no query or mutation failed (SIGTERMs at +${stoppedAt.join(', +')} ms); haproxy logged:\n${haproxy.child.output}`,
+      );
       assert.ok(results.queries.length > 500 && results.mutations.length > 30, JSON.stringify(figures));
+      // haproxy took each replica out on its /ready 503, before its listener closed, so no
+      // request met a refused or reset connection and none had to be retried elsewhere.
+      const log = haproxy.child.output.split('\n');
+      const downs = log.filter((line) => line.startsWith('Server replicas/') && line.includes(' is DOWN'));
+      assert.equal(downs.filter((line) => line.includes('Layer7 wrong status, code: 503')).length, REPLICAS, downs.join('\n'));
+      assert.equal(downs.length, REPLICAS, downs.join('\n'));
+      const retried = log.filter((line) => /\d+\/\d+\/\d+\/\d+\/\+?[1-9]\d* \d+\/\d+ "/.test(line));
+      assert.deepEqual(retried, [], 'requests haproxy retried');
       await assertEveryoneHeardEverything(subscribers, results.webhooks.answered);
       assert.ok(figures.reconnects >= subscribers.length, 'every subscriber moved at least once');
       await assertNoMutationAppliedTwice(results.mutations);

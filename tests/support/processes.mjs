@@ -183,15 +183,18 @@ export async function startHaproxy(backends) {
     .join('\n');
   const config = `global
   maxconn 4096
+  log stdout format raw local0
 defaults
   mode http
+  log global
+  option httplog
+  option dontlog-normal
   timeout connect 1s
   timeout client 60s
   timeout server 60s
   timeout tunnel 1h
   timeout http-keep-alive 10s
   option forwardfor
-  option http-server-close
   retries 3
   option redispatch 1
   retry-on conn-failure 503
