@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use futures::stream::{BoxStream, StreamExt};
 
-use async_graphql::extensions::apollo_persisted_queries::{CacheStorage, LruCacheStorage};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
+
+use super::documents::{sha256_hex, Documents};
 
 use super::shared::{Frame, Shared};
 use super::spec::{self, coded, Shape};
@@ -55,11 +56,9 @@ pub struct Executor {
     traced: std::sync::OnceLock<AppSchema>,
     options: super::SchemaOptions,
     shape: Shape,
-    /// Parsed documents by SHA-256 of their text, bounded; `None` turns caching and APQ off.
-    /// Parsing was a tenth of a query's CPU, and clients repeat the same few documents;
-    /// APQ's hashes are the same keys, so one cache serves both.
-    /// Only documents within `limits` are ever cached.
-    documents: Option<LruCacheStorage>,
+    /// Parsed documents by text and by SHA-256 (APQ), bounded; `None` turns caching and APQ
+    /// off. Only documents within `limits` are ever cached.
+    documents: Option<Documents>,
     introspection: bool,
     /// Whether the federation SDL keeps its `@requiresScopes` (only where scopes are checked).
     scopes_in_sdl: bool,
@@ -81,7 +80,7 @@ impl Executor {
     pub(super) fn new(schema: AppSchema, options: &super::SchemaOptions) -> Self {
         let (apq_cache_size, introspection, limits) =
             (options.apq_cache_size, options.introspection, options.document_limits);
-        let documents = (apq_cache_size > 0).then(|| LruCacheStorage::new(apq_cache_size));
+        let documents = std::num::NonZeroUsize::new(apq_cache_size).map(Documents::new);
         // Half the cores (at least one) may parse large documents; the rest stay free.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let large_parses = tokio::sync::Semaphore::new((cores / 2).max(1));
@@ -169,7 +168,7 @@ impl Executor {
         };
         let key = self.share_key(&request, &query, &document, operation_name.as_deref(), &streaming.audience);
         request.query = query;
-        request.set_parsed_query(document.clone());
+        request.set_parsed_query((*document).clone());
         let this = self.clone();
         let upstreams = streaming.upstreams;
         let mut first = true;
@@ -245,7 +244,7 @@ impl Executor {
             Ok(selected) => selected,
             Err(error) => return Response::from_errors(vec![error]),
         };
-        request.set_parsed_query(document.clone());
+        request.set_parsed_query((*document).clone());
         let variables = selected.entities.then(|| request.variables.clone());
         let asked = operation_name.as_deref();
         let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
@@ -281,35 +280,39 @@ impl Executor {
     }
 
     /// The request's document (see [`Executor::document_of`]).
-    async fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
+    async fn document(&self, request: &mut Request) -> ServerResult<Arc<ExecutableDocument>> {
         let persisted = request.extensions.remove("persistedQuery");
         self.document_of(&request.query, persisted).await
     }
 
-    /// A document: from the cache by hash (an APQ request may send only the hash, in
-    /// `persisted`), else checked against the limits, parsed, checked again and cached.
-    async fn document_of(&self, query: &str, persisted: Option<Value>) -> ServerResult<ExecutableDocument> {
-        let Some(documents) = &self.documents else { return self.parse(query).await };
+    /// A document: from the cache by its text, or by hash for an APQ request that sends only
+    /// the hash (in `persisted`), else checked against the limits, parsed, checked again and
+    /// cached. A hash sent with the text must be the text's.
+    async fn document_of(&self, query: &str, persisted: Option<Value>) -> ServerResult<Arc<ExecutableDocument>> {
+        let Some(documents) = &self.documents else { return self.parse(query).await.map(Arc::new) };
         let sent_hash = persisted.map(persisted_query_hash).transpose()?;
+        let mismatch = || coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST");
         if query.is_empty() {
-            let Some(hash) = sent_hash else { return self.parse("").await };
-            return documents.get(hash).await.ok_or_else(|| {
+            let Some(hash) = sent_hash else { return self.parse("").await.map(Arc::new) };
+            return documents.by_hash(&hash).map(|cached| cached.document).ok_or_else(|| {
                 // Apollo clients resend the full query when they see this.
                 coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             });
         }
-        let hash = format!("{:x}", Sha256::digest(query.as_bytes()));
-        if sent_hash.is_some_and(|sent| sent != hash) {
-            return Err(coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST"));
+        if let Some(cached) = documents.by_text(query) {
+            if sent_hash.is_some_and(|sent| *sent != *cached.hash) {
+                return Err(mismatch());
+            }
+            return Ok(cached.document);
         }
-        if let Some(document) = documents.get(hash.clone()).await {
-            return Ok(document);
+        if sent_hash.is_some_and(|sent| sent != sha256_hex(query)) {
+            return Err(mismatch());
         }
         let document = self.parse(query).await?;
         if query.len() <= MAX_CACHED_QUERY_BYTES {
-            documents.set(hash, document.clone()).await;
+            return Ok(documents.insert(query, document).document);
         }
-        Ok(document)
+        Ok(Arc::new(document))
     }
 
     /// Parses `query` once it is known to be within the limits, and checks the result: the

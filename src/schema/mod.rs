@@ -10,6 +10,7 @@
 
 mod connection;
 mod directives;
+mod documents;
 mod executor;
 mod filters;
 mod ids;

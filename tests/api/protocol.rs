@@ -355,8 +355,15 @@ async fn a_persisted_query_whose_hash_does_not_match_is_refused_and_not_stored()
     let (_, _, mismatched) =
         answer(post(&app, None, &json!({ "query": "{ __typename }", "extensions": persisted(&wrong) })).await).await;
     let (_, _, later) = answer(post(&app, None, &json!({ "extensions": persisted(&wrong) })).await).await;
+    // The same with a document already cached by its text.
+    let (_, _, plain) = answer(post(&app, None, &json!({ "query": "{ __typename }" })).await).await;
+    let (_, _, cached_mismatched) =
+        answer(post(&app, None, &json!({ "query": "{ __typename }", "extensions": persisted(&wrong) })).await).await;
 
     assert!(!error_codes(&mismatched).is_empty(), "{mismatched}");
     assert!(mismatched.get("data").is_none(), "{mismatched}");
     assert_eq!(error_codes(&later), ["PERSISTED_QUERY_NOT_FOUND"], "{later}");
+    assert_eq!(plain, json!({ "data": { "__typename": "Query" } }));
+    assert_eq!(error_codes(&cached_mismatched), error_codes(&mismatched), "{cached_mismatched}");
+    assert!(cached_mismatched.get("data").is_none(), "{cached_mismatched}");
 }
