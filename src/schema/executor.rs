@@ -13,7 +13,6 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError,
 use sha2::{Digest, Sha256};
 
 use super::documents::{sha256_hex, Documents};
-
 use super::shared::{Frame, Shared};
 use super::spec::{self, coded, Shape};
 use super::EventUpstreams;
