@@ -17,7 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
-use tracing::Instrument;
 
 use crate::telemetry::spans;
 
@@ -160,19 +159,9 @@ impl Shared {
         let mut connection = self.connection().await?;
         let interval = rate.interval().as_micros() as u64;
         let tolerance = interval * u64::from(rate.burst.get() - 1);
-        let span = spans::redis("EVALSHA");
-        let result: redis::RedisResult<u64> = self
-            .script
-            .key(key)
-            .arg(interval)
-            .arg(tolerance)
-            .invoke_async(&mut connection)
-            .instrument(span.clone())
-            .await;
-        if let Err(error) = &result {
-            spans::redis_failed(&span, error);
-        }
-        drop(span);
+        let mut invocation = self.script.key(key);
+        invocation.arg(interval).arg(tolerance);
+        let result: redis::RedisResult<u64> = spans::redis("EVALSHA", invocation.invoke_async(&mut connection)).await;
         match result {
             Ok(0) => {
                 metrics::gauge!("rate_limit_store_up").set(1.0);

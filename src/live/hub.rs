@@ -28,7 +28,6 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
-use tracing::Instrument;
 
 use super::event::Event;
 use super::history::{new_epoch, Cursor, Expired, Position, Retention, Ring};
@@ -197,20 +196,9 @@ impl Hub {
         };
         let mut connection = redis.publisher().await.map_err(NotHandedOff)?;
         let seen_key = format!("{STREAM}:seen:{}", event.id);
-        let span = spans::redis("SET");
-        let first: redis::RedisResult<Option<String>> = redis::cmd("SET")
-            .arg(&seen_key)
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(self.window.as_secs().max(1))
-            .query_async(&mut connection)
-            .instrument(span.clone())
-            .await;
-        if let Err(error) = &first {
-            spans::redis_failed(&span, error);
-        }
-        drop(span);
+        let mut set = redis::cmd("SET");
+        set.arg(&seen_key).arg(1).arg("NX").arg("EX").arg(self.window.as_secs().max(1));
+        let first: redis::RedisResult<Option<String>> = spans::redis("SET", set.query_async(&mut connection)).await;
         let first = first.map_err(|e| NotHandedOff(redis.failed(e)))?;
         if first.is_none() {
             return Ok(Published::Duplicate);
@@ -219,8 +207,6 @@ impl Hub {
         // Trimmed to the retention as it grows, by count and by age (`~`: whole nodes only,
         // so a little more may be kept, never less).
         let oldest_kept = chrono::Utc::now().timestamp_millis() - self.retention.max_age.as_millis() as i64;
-        // One span for the pipeline, named by the command that publishes.
-        let span = spans::redis("XADD");
         let mut pipe = redis::pipe();
         pipe.cmd("XADD")
             .arg(STREAM)
@@ -236,11 +222,8 @@ impl Hub {
             pipe.arg(TRACE_FIELD).arg(trace.as_bytes());
         }
         pipe.cmd("XTRIM").arg(STREAM).arg("MINID").arg("~").arg(oldest_kept.max(0)).ignore();
-        let added: redis::RedisResult<(String,)> = pipe.query_async(&mut connection).instrument(span.clone()).await;
-        if let Err(error) = &added {
-            spans::redis_failed(&span, error);
-        }
-        drop(span);
+        // One span for the pipeline, named by the command that publishes.
+        let added: redis::RedisResult<(String,)> = spans::redis("XADD", pipe.query_async(&mut connection)).await;
         if let Err(error) = added {
             // Not published: forget it was seen, so Telnyx's retry publishes it.
             let _: redis::RedisResult<()> = connection.del(&seen_key).await;

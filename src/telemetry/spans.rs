@@ -6,6 +6,8 @@
 //! credentials, full URLs or query strings (upstream spans carry the route template),
 //! webhook signatures and bodies.
 
+use std::future::Future;
+
 use async_graphql::parser::types::OperationType;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderMap, HeaderValue};
@@ -15,7 +17,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::field::Empty;
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -164,14 +166,17 @@ pub fn webhook_outcome(span: &Span, outcome: &'static str, failed: bool) {
     }
 }
 
-/// The client span of one Redis command (or a pipeline, named by the command that matters),
-/// a child of the current span: `operation` only (`EVALSHA`, `SET`, `XADD`), never a key or
-/// a value, which could hold what callers sent.
-pub fn redis(operation: &'static str) -> Span {
+/// Runs one Redis command (or a pipeline, named by the command that matters) in a client span,
+/// a child of the current span, recording how it failed: `operation` only (`EVALSHA`, `SET`,
+/// `XADD`), never a key or a value, which could hold what callers sent.
+pub async fn redis<T>(
+    operation: &'static str,
+    call: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
     if !on() {
-        return Span::none();
+        return call.await;
     }
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "redis",
         otel.name = operation,
         otel.kind = "client",
@@ -179,23 +184,20 @@ pub fn redis(operation: &'static str) -> Span {
         db.system.name = "redis",
         db.operation.name = operation,
         error.type = Empty,
-    )
-}
-
-/// Records on a Redis span that its command failed, and how.
-pub fn redis_failed(span: &Span, error: &redis::RedisError) {
-    if span.is_none() {
-        return;
+    );
+    let result = call.instrument(span.clone()).await;
+    if let Err(error) = &result {
+        let kind = if error.is_timeout() {
+            "timeout"
+        } else if error.is_connection_dropped() || error.is_io_error() || error.is_connection_refusal() {
+            "connection"
+        } else {
+            "response"
+        };
+        span.record("error.type", kind);
+        span.record("otel.status_code", "ERROR");
     }
-    let kind = if error.is_timeout() {
-        "timeout"
-    } else if error.is_connection_dropped() || error.is_io_error() || error.is_connection_refusal() {
-        "connection"
-    } else {
-        "response"
-    };
-    span.record("error.type", kind);
-    span.record("otel.status_code", "ERROR");
+    result
 }
 
 /// The span of resolving one live event for a subscription (one per event per credential:
