@@ -51,6 +51,20 @@ impl TestApp {
         format!("http://{}/graphql", self.addr)
     }
 
+    /// `/ready`'s answer once it is a plain "ready" (with Redis: once this instance reads the
+    /// stream of live events), or after 5 s.
+    pub async fn fully_ready(&self) -> String {
+        let mut ready = String::new();
+        for _ in 0..50 {
+            ready = self.http.get(format!("http://{}/ready", self.addr)).send().await.unwrap().text().await.unwrap();
+            if ready == "ready" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        ready
+    }
+
     /// POSTs a query and returns the raw response.
     pub async fn post(&self, query: &str, variables: Value, authorization: Option<&str>) -> reqwest::Response {
         let mut request = self.http.post(self.url()).json(&json!({ "query": query, "variables": variables }));

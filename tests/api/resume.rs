@@ -359,12 +359,15 @@ async fn an_event_source_without_headers_runs_from_this_origin_but_not_from_anot
 
 async fn with_redis(redis: &RedisServer, upstream: &SampleUpstream, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let url = redis.url();
-    spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), move |config| {
+    let app = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), move |config| {
         live(config);
         config.redis_url = Some(url.into());
         tweak(config);
     })
-    .await
+    .await;
+    // Live events reach it only once it reads the stream, from where the stream is then.
+    assert_eq!(app.fully_ready().await, "ready");
+    app
 }
 
 #[tokio::test]
@@ -373,7 +376,6 @@ async fn through_a_real_redis_server_a_subscriber_moving_to_another_instance_get
     let redis = RedisServer::start().await;
     let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
     let (a, b) = (with_redis(&redis, &upstream, |_| {}).await, with_redis(&redis, &upstream, |_| {}).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let cursor = first_cursor(&a, "moved-0").await;
 
     // Webhooks keep reaching A while the subscriber reconnects, to B.
@@ -391,7 +393,6 @@ async fn through_a_real_redis_server_trimmed_or_lost_history_is_events_expired()
     let mut redis = RedisServer::start().await;
     let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
     let app = with_redis(&redis, &upstream, |config| config.live_retention_events = 10).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Redis trims whole nodes of its stream (100 entries each by default): 250 more events
     // push out what followed the cursor.
@@ -429,7 +430,6 @@ async fn through_a_real_redis_server_the_seam_between_replay_and_live_has_no_gap
     let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
     let limit = |config: &mut Config| config.stream_connections_per_caller = RESUMING + 2;
     let (a, b) = (with_redis(&redis, &upstream, limit).await, with_redis(&redis, &upstream, limit).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     // Replays read the stream in Redis; live events come through each instance's own reader
     // of it, which may be behind or ahead of the replay: on the instance taking the webhooks
     // and on the other one.

@@ -124,7 +124,6 @@ async fn through_a_real_redis_server_a_replay_of_100_000_events_is_paged_and_nev
         config.subscriber_buffer = BUFFER;
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let authorization = bearer(SAMPLE_API_KEY);
     let after = json!({ "room": ids::ROOM, "after": cursor });
     let mut live = sse(&app, &authorization, SUBSCRIPTION, json!({ "room": ids::ROOM }), None).await;
