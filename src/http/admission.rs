@@ -98,10 +98,13 @@ pub(super) fn caller_key(caller: Option<&Caller>, authorization: Option<&str>, p
 pub(super) fn rate_limited(wait: Duration, media: Media) -> Response {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     metrics::counter!("graphql_operations_total", "operation" => "", "code" => "RATE_LIMITED").increment(1);
-    let body = json!({ "errors": [{
+    let mut body = json!({ "errors": [{
         "message": format!("too many requests from this caller (CALLER_RATE_LIMIT); retry in {seconds} s"),
         "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
     }] });
+    if let Some(trace_id) = crate::telemetry::spans::error_trace_id() {
+        body["errors"][0]["extensions"]["traceId"] = trace_id.into();
+    }
     let headers = [(header::CONTENT_TYPE, media.content_type()), (header::RETRY_AFTER, HeaderValue::from(seconds))];
     (StatusCode::TOO_MANY_REQUESTS, headers, body.to_string()).into_response()
 }

@@ -229,6 +229,11 @@ impl Executor {
             let message = format!("too many errors: only the first {MAX_ERRORS} are shown");
             response.errors.push(coded(ServerError::new(message, None), "TOO_MANY_ERRORS"));
         }
+        if let Some(trace_id) = response.errors.first().and_then(|_| crate::telemetry::spans::error_trace_id()) {
+            for error in &mut response.errors {
+                error.extensions.get_or_insert_with(Default::default).set("traceId", trace_id.as_str());
+            }
+        }
         response
     }
 

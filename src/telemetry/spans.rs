@@ -21,7 +21,7 @@ use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::traces::on;
+use super::traces::{in_errors, on};
 
 /// The request's trace and span ids, kept on its server span for the JSON log lines.
 #[derive(Debug, Clone)]
@@ -252,6 +252,17 @@ pub fn retry_event(span: &Span, delay: std::time::Duration) {
     if on() {
         span.add_event("retry", vec![KeyValue::new("delay_ms", delay.as_millis() as i64)]);
     }
+}
+
+/// The id of the current span's trace for an error's `extensions.traceId`, when the
+/// operator asked for it (`ERRORS_INCLUDE_TRACE_ID`) and the error happened in a trace.
+pub fn error_trace_id() -> Option<String> {
+    if !in_errors() {
+        return None;
+    }
+    let span = Span::current();
+    let ids = span.context().span().span_context().clone();
+    ids.is_valid().then(|| ids.trace_id().to_string())
 }
 
 /// The W3C `traceparent` of the current span, when traces are on and it is recorded.

@@ -3,25 +3,26 @@
 //! no span, and upstream requests carry the `traceparent` they always did.
 //!
 //! Export runs on the SDK's batch thread behind a bounded queue, so a collector that is down,
-//! slow or refusing costs at most the queue's memory: spans that do not fit are dropped, and
-//! spans whose export failed are counted in `otel_spans_dropped_total`.
+//! slow or refusing costs at most the queue's memory: spans that do not fit are dropped. Both
+//! kinds of loss, a full queue and a failed export, are counted in `otel_spans_dropped_total`.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry_http::{Bytes, HttpClient, HttpError};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span, SpanData, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Spans waiting for export at most; more are dropped (the SDK logs the first drop).
-const MAX_QUEUE: usize = 2048;
-/// Spans per export request.
+/// Spans per export request at most.
 const MAX_BATCH: usize = 512;
 /// Bound on one export request, the collector's answer included.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,6 +66,15 @@ pub struct TraceConfig {
     /// The ratio of the `*traceidratio` samplers, 0 to 1.
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 1.0)]
     pub otel_traces_sampler_arg: f64,
+
+    /// Add `extensions.traceId` to every GraphQL error of a traced request, so a user's report
+    /// of an error leads to its trace. Off by default: it tells callers the trace ids.
+    #[arg(long, env = "ERRORS_INCLUDE_TRACE_ID", default_value_t = false, action = clap::ArgAction::Set)]
+    pub errors_include_trace_id: bool,
+
+    /// Spans held for export at most, those being sent included; more are dropped and counted.
+    #[arg(long, env = "OTEL_BSP_MAX_QUEUE_SIZE", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub otel_bsp_max_queue_size: u32,
 }
 
 /// `OTEL_TRACES_SAMPLER`'s values, as the specification names them.
@@ -154,10 +164,16 @@ impl TraceConfig {
 }
 
 static ON: AtomicBool = AtomicBool::new(false);
+static IN_ERRORS: AtomicBool = AtomicBool::new(false);
 
 /// Whether traces are exported: spans are created only then.
 pub fn on() -> bool {
     ON.load(Ordering::Relaxed)
+}
+
+/// Whether GraphQL errors carry their trace's id (`ERRORS_INCLUDE_TRACE_ID`, traces on).
+pub fn in_errors() -> bool {
+    IN_ERRORS.load(Ordering::Relaxed)
 }
 
 /// Builds the tracer provider for `config`, or `None` when no endpoint is set. Needs a Tokio
@@ -184,12 +200,16 @@ pub(super) fn provider(config: &TraceConfig) -> Result<Option<SdkTracerProvider>
         .with_headers(headers)
         .build()
         .map_err(|error| format!("OpenTelemetry exporter: {error}"))?;
+    let queue = config.otel_bsp_max_queue_size as usize;
     let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(MAX_QUEUE)
-        .with_max_export_batch_size(MAX_BATCH)
+        .with_max_queue_size(queue)
+        .with_max_export_batch_size(MAX_BATCH.min(queue))
         .with_scheduled_delay(Duration::from_secs(1))
         .build();
-    let processor = BatchSpanProcessor::builder(Counted(exporter)).with_batch_config(batch).build();
+    let held = Arc::new(AtomicUsize::new(0));
+    let exporter = Counted { exporter, held: held.clone() };
+    let batches = BatchSpanProcessor::builder(exporter).with_batch_config(batch).build();
+    let processor = Bounded { batches, held, queue };
     let attributes = config.otel_resource_attributes.iter().flat_map(|a| &a.0);
     let resource = Resource::builder_empty()
         .with_attributes(attributes.map(|(key, value)| KeyValue::new(key.clone(), value.clone())))
@@ -202,6 +222,7 @@ pub(super) fn provider(config: &TraceConfig) -> Result<Option<SdkTracerProvider>
         .with_resource(resource)
         .build();
     ON.store(true, Ordering::Relaxed);
+    IN_ERRORS.store(config.errors_include_trace_id, Ordering::Relaxed);
     Ok(Some(provider))
 }
 
@@ -231,30 +252,73 @@ impl HttpClient for Exporting {
     }
 }
 
-/// The OTLP exporter, counting the spans of every batch whose export failed.
+/// The SDK's batch processor behind a bound of its own: the SDK drops the spans its full queue
+/// refuses without saying how many, so this counts the spans held (queued or being sent) and
+/// drops, and counts, those over the bound before the SDK sees them. The SDK's queue is as
+/// long as the bound, so it never drops one itself.
 #[derive(Debug)]
-struct Counted(opentelemetry_otlp::SpanExporter);
+struct Bounded {
+    batches: BatchSpanProcessor,
+    held: Arc<AtomicUsize>,
+    queue: usize,
+}
+
+impl SpanProcessor for Bounded {
+    fn on_start(&self, span: &mut Span, cx: &opentelemetry::Context) {
+        self.batches.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if self.held.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("otel_spans_dropped_total", "reason" => "queue_full").increment(1);
+            return;
+        }
+        self.batches.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.batches.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.batches.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.batches.set_resource(resource);
+    }
+}
+
+/// The OTLP exporter, counting the spans of every batch whose export failed, and releasing
+/// each batch's place in the bound once its export is over.
+#[derive(Debug)]
+struct Counted {
+    exporter: opentelemetry_otlp::SpanExporter,
+    held: Arc<AtomicUsize>,
+}
 
 impl opentelemetry_sdk::trace::SpanExporter for Counted {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len() as u64;
-        let result = self.0.export(batch).await;
+        let spans = batch.len();
+        let result = self.exporter.export(batch).await;
+        self.held.fetch_sub(spans, Ordering::AcqRel);
         if result.is_err() {
-            metrics::counter!("otel_spans_dropped_total", "reason" => "export_failed").increment(spans);
+            metrics::counter!("otel_spans_dropped_total", "reason" => "export_failed").increment(spans as u64);
         }
         result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+        self.exporter.shutdown_with_timeout(timeout)
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.exporter.force_flush()
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        self.exporter.set_resource(resource);
     }
 }
 

@@ -292,11 +292,11 @@ async fn a_mutation_and_a_webhook_are_traced_too_and_a_retried_attempt_says_so()
 }
 
 /// Twenty queries through a service whose collector is `endpoint`: each succeeds, and the
-/// slowest takes well under the exporter's 10 s timeout.
-async fn queries_stay_prompt(name: &str, endpoint: &str) {
+/// slowest takes well under the exporter's 10 s timeout. Returns the service's metrics.
+async fn queries_stay_prompt(name: &str, endpoint: &str, more: &[(&str, &str)]) -> String {
     let upstream = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
-    let service = traced_service(name, endpoint, &upstream.uri(), &[("TELNYX_API_KEY", "KEY_TEST")]);
+    let service = traced_service(name, endpoint, &upstream.uri(), &[&[("TELNYX_API_KEY", "KEY_TEST")], more].concat());
     service.until_healthy().await;
     let http = reqwest::Client::new();
     let mut slowest = Duration::ZERO;
@@ -311,11 +311,19 @@ async fn queries_stay_prompt(name: &str, endpoint: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(slowest < Duration::from_millis(500), "a request took {slowest:?}");
+    http.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of the counter `series` (name and labels as exposed) in `metrics`, 0 if absent.
+fn counted(metrics: &str, series: &str) -> u64 {
+    metrics.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
 }
 
 #[tokio::test]
 async fn a_collector_that_is_down_costs_requests_nothing() {
-    queries_stay_prompt("collector-down", &format!("http://{}", free_addr())).await;
+    let metrics = queries_stay_prompt("collector-down", &format!("http://{}", free_addr()), &[]).await;
+    // Twenty queries over two seconds: at least one export ran, and failed.
+    assert!(counted(&metrics, r#"otel_spans_dropped_total{reason="export_failed"}"#) > 0, "{metrics}");
 }
 
 #[tokio::test]
@@ -329,8 +337,14 @@ async fn a_collector_that_never_answers_costs_requests_nothing() {
             open.push(socket);
         }
     });
-    queries_stay_prompt("collector-silent", &endpoint).await;
+    // A queue of 16 spans: the first export holds its batch for its 10 s timeout, and the
+    // queries' other spans (three each) find the queue full, are dropped and counted.
+    let queue = [("OTEL_BSP_MAX_QUEUE_SIZE", "16")];
+    let metrics = queries_stay_prompt("collector-silent", &endpoint, &queue).await;
     held.abort();
+    let dropped = counted(&metrics, r#"otel_spans_dropped_total{reason="queue_full"}"#);
+    assert!(dropped >= 20 * 3 - 16, "{dropped} dropped: {metrics}");
+    assert_eq!(counted(&metrics, r#"otel_spans_dropped_total{reason="export_failed"}"#), 0, "{metrics}");
 }
 
 #[tokio::test]
@@ -553,4 +567,62 @@ async fn event_spans_join_the_webhooks_trace(name: &str, redis: Option<&str>) {
     let telnyx: Vec<&Span> =
         of_kind(&spans, SpanKind::Client).into_iter().filter(|c| c.attribute("url.template").is_some()).collect();
     assert!(!telnyx.is_empty() && telnyx.iter().all(|c| c.parent_span_id == resolving.span_id), "{spans:#?}");
+}
+
+#[tokio::test]
+async fn errors_carry_their_trace_id_only_when_the_operator_turns_it_on() {
+    let collector = Collector::start().await;
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
+    let key = ("TELNYX_API_KEY", "KEY_TEST");
+    let on = traced_service(
+        "trace-in-errors",
+        &collector.endpoint,
+        &upstream.uri(),
+        &[key, ("ERRORS_INCLUDE_TRACE_ID", "true")],
+    );
+    let off = traced_service("trace-not-in-errors", &collector.endpoint, &upstream.uri(), &[key]);
+    on.until_healthy().await;
+    off.until_healthy().await;
+    let http = reqwest::Client::new();
+    // An error in execution (an id that is not one), an error before it (a mutation over
+    // GET: 405), each in the caller's trace; and an error in a trace that starts here.
+    let errors = |service: &Service, traced: bool| {
+        let (http, invalid, mutation) = (http.clone(), service.url("/graphql"), service.url("/graphql"));
+        async move {
+            let traceparent = format!("00-{TRACE}-{CALLER_SPAN}-01");
+            let mut invalid = http.post(invalid).json(&json!({ "query": "{ roomSession(id: \"nope\") { id } }" }));
+            let mut mutation =
+                http.get(mutation).query(&[("query", "mutation { deleteRoom(id: \"nope\") { deletedId } }")]);
+            if traced {
+                invalid = invalid.header("traceparent", &traceparent);
+                mutation = mutation.header("traceparent", &traceparent).header("accept", "application/json");
+            }
+            let mut bodies = Vec::new();
+            for request in [invalid, mutation] {
+                bodies.push(request.send().await.unwrap().json::<Value>().await.unwrap());
+            }
+            assert_eq!(bodies[1]["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED", "{}", bodies[1]);
+            bodies
+        }
+    };
+    let trace_ids = |bodies: &[Value]| -> Vec<Value> {
+        bodies
+            .iter()
+            .inspect(|body| assert!(body["errors"][0]["extensions"]["code"].is_string(), "{body}"))
+            .map(|body| body["errors"][0]["extensions"]["traceId"].clone())
+            .collect()
+    };
+
+    assert_eq!(trace_ids(&errors(&on, true).await), [json!(TRACE), json!(TRACE)]);
+    let started_here = trace_ids(&errors(&on, false).await);
+    for id in &started_here {
+        let id = id.as_str().unwrap_or_else(|| panic!("a trace id: {started_here:?}"));
+        assert!(id.len() == 32 && id != TRACE && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+    assert_eq!(trace_ids(&errors(&off, true).await), [Value::Null, Value::Null]);
+    // A response without errors names no trace.
+    let fine = http.post(on.url("/graphql")).json(&json!({ "query": QUERY, "variables": { "id": SESSION } }));
+    let fine: Value = fine.send().await.unwrap().json().await.unwrap();
+    assert!(fine.get("errors").is_none() && !fine.to_string().contains("traceId"), "{fine}");
 }
