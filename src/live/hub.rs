@@ -42,6 +42,8 @@ const EPOCH: &str = "telnyx-rooms-graphql:events:epoch";
 const TRACE_FIELD: &str = "trace";
 /// How long one `XREAD` waits for new entries before asking again.
 const BLOCK: Duration = Duration::from_secs(5);
+/// How long a replay waits for a replica's reader to connect for the first time.
+const READER_WAIT: Duration = Duration::from_secs(5);
 
 /// An event as subscribers receive it.
 #[derive(Debug)]
@@ -131,6 +133,10 @@ struct RedisLink {
     client: redis::Client,
     publisher: tokio::sync::Mutex<Option<ConnectionManager>>,
     up: Arc<AtomicBool>,
+    /// Whether the reader has connected once. It starts from the stream's end then, so what
+    /// was added before reaches no live channel here: a replay must not hand over to live
+    /// delivery before (see [`Hub::replay`]).
+    reading: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hub {
@@ -152,6 +158,7 @@ impl Hub {
                     client,
                     publisher: tokio::sync::Mutex::new(None),
                     up: Arc::new(AtomicBool::new(false)),
+                    reading: tokio::sync::watch::Sender::new(false),
                 })
             })
             .transpose()?;
@@ -244,6 +251,14 @@ impl Hub {
         let Some(redis) = &self.redis else {
             return Ok(self.ring.lock().expect("ring lock").after(after, count)?);
         };
+        // A replica just started reads the stream from its end once its reader connects: a
+        // replay that ended before then would hand over to a live channel that never gets
+        // what was added in between. So a replay waits for the reader's first connection.
+        let mut reading = redis.reading.subscribe();
+        match tokio::time::timeout(READER_WAIT, reading.wait_for(|reading| *reading)).await {
+            Ok(Ok(_)) => {}
+            _ => return Err(ReplayError::Unavailable),
+        }
         let mut connection = redis.publisher().await.map_err(|_| ReplayError::Unavailable)?;
         let (epoch, page): (Option<String>, redis::streams::StreamRangeReply) = redis::pipe()
             .cmd("GET")
@@ -332,19 +347,25 @@ async fn read_stream(hub: std::sync::Weak<Hub>) {
             // A blocking read waits up to BLOCK for an answer: redis-rs's default response
             // timeout (500 ms) would end every quiet one as a lost connection.
             let config = AsyncConnectionConfig::new().set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
-            let connected = match redis.client.get_multiplexed_async_connection_with_config(&config).await {
-                Ok(mut new) => stream_epoch(&mut new).await.map(|read| (new, read)),
-                Err(error) => Err(error),
+            let connected = async {
+                let mut new = redis.client.get_multiplexed_async_connection_with_config(&config).await?;
+                let read = stream_epoch(&mut new).await?;
+                // The first time, start after whatever the stream holds now.
+                let start = match last_id.as_str() {
+                    "$" => Some(latest_id(&mut new).await?),
+                    _ => None,
+                };
+                Ok::<_, redis::RedisError>((new, read, start))
             };
-            match connected {
-                Ok((new, read)) => {
+            match connected.await {
+                Ok((new, read, start)) => {
                     connection = Some(new);
                     epoch = read;
-                    if last_id == "$" {
-                        // Start after whatever the stream holds now.
-                        last_id = latest_id(connection.as_mut().expect("just set")).await.unwrap_or_else(|| "0".into());
+                    if let Some(start) = start {
+                        last_id = start;
                     }
                     set_up(redis, true);
+                    redis.reading.send_replace(true);
                 }
                 Err(_) => {
                     set_up(redis, false);
@@ -406,9 +427,10 @@ async fn stream_epoch(connection: &mut redis::aio::MultiplexedConnection) -> red
     Ok(epoch.into())
 }
 
-async fn latest_id(connection: &mut redis::aio::MultiplexedConnection) -> Option<String> {
-    let reply: redis::streams::StreamRangeReply = connection.xrevrange_count(STREAM, "+", "-", 1).await.ok()?;
-    reply.ids.first().map(|entry| entry.id.clone())
+/// The id of the stream's newest entry, `0` when it is empty.
+async fn latest_id(connection: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<String> {
+    let reply: redis::streams::StreamRangeReply = connection.xrevrange_count(STREAM, "+", "-", 1).await?;
+    Ok(reply.ids.first().map_or_else(|| "0".to_owned(), |entry| entry.id.clone()))
 }
 
 fn set_up(redis: &RedisLink, up: bool) {

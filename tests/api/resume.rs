@@ -4,6 +4,7 @@
 //! `connection_init`; a cursor that cannot be continued from ends the subscription with
 //! `EVENTS_EXPIRED`. Through a real `redis-server` too, across two instances.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -385,6 +386,62 @@ async fn through_a_real_redis_server_a_subscriber_moving_to_another_instance_get
     assert_eq!(on_b.ids(50).await, missed);
     deliver_all(&a, &["moved-51".to_owned()], ids::ROOM).await;
     assert_eq!(on_b.ids(1).await, ["moved-51"]);
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server"]
+async fn through_a_real_redis_server_a_replay_on_an_instance_still_starting_misses_nothing() {
+    let redis = RedisServer::start().await;
+    let upstream = SampleUpstream::spawn(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let a = with_redis(&redis, &upstream, |_| {}).await;
+    let cursor = first_cursor(&a, "starting-0").await;
+
+    // B's stream reader connects, but learns where the stream ends (`XREVRANGE`) only
+    // once the gate opens; B's replays pass.
+    let (gate, held) = tokio::sync::watch::channel(false);
+    let url = format!("redis://{}", gated_proxy(redis.port, b"XREVRANGE", held).await);
+    let b = spawn_app_with(&upstream.base_url(), Some(SAMPLE_API_KEY), move |config| {
+        live(config);
+        config.redis_url = Some(url.into());
+    })
+    .await;
+    let mut resumed = open(&b, ids::ROOM, Some(&cursor), None).await;
+    // An event added after the replay could have ended and before B's reader starts from
+    // the stream's end: the replay must not have handed over to live delivery yet.
+    deliver_all(&a, &["starting-1".to_owned()], ids::ROOM).await;
+    gate.send_replace(true);
+    assert_eq!(resumed.ids(1).await, ["starting-1"]);
+    deliver_all(&a, &["starting-2".to_owned()], ids::ROOM).await;
+    assert_eq!(resumed.ids(1).await, ["starting-2"], "then live, nothing twice");
+}
+
+/// A TCP proxy to Redis on `port` that holds back what a client sends from its first
+/// `command` (as RESP spells it) until `gate` opens.
+async fn gated_proxy(port: u16, command: &'static [u8], gate: tokio::sync::watch::Receiver<bool>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let mut gate = gate.clone();
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                let ((mut client_in, mut client_out), (mut server_in, mut server_out)) =
+                    (client.into_split(), server.into_split());
+                tokio::spawn(async move { tokio::io::copy(&mut server_in, &mut client_out).await });
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(read @ 1..) = client_in.read(&mut buffer).await {
+                    if buffer[..read].windows(command.len()).any(|w| w == command) {
+                        let _ = gate.wait_for(|open| *open).await;
+                    }
+                    if server_out.write_all(&buffer[..read]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
 
 #[tokio::test]
