@@ -301,8 +301,9 @@ struct Counted {
 impl opentelemetry_sdk::trace::SpanExporter for Counted {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len();
+        // Released when the export ends, however it ends (the future could also be dropped).
+        let _released = Release(&self.held, spans);
         let result = self.exporter.export(batch).await;
-        self.held.fetch_sub(spans, Ordering::AcqRel);
         if result.is_err() {
             metrics::counter!("otel_spans_dropped_total", "reason" => "export_failed").increment(spans as u64);
         }
@@ -319,6 +320,15 @@ impl opentelemetry_sdk::trace::SpanExporter for Counted {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.exporter.set_resource(resource);
+    }
+}
+
+/// Gives back a batch's place in the bound when dropped.
+struct Release<'a>(&'a AtomicUsize, usize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::AcqRel);
     }
 }
 
