@@ -22,15 +22,15 @@
 //! live event every 50 ms: the service's peak RSS during the replay over its RSS just before
 //! (does a replay's memory grow with its length?), and the live events' latency from posting
 //! to the frame read (does a long replay hold others back?); in process, then with
-//! `redis-server` if on PATH. Nothing scrapes `/metrics` meanwhile, so the samples of
-//! `live_delivery_seconds` (one per frame) add about 2 MiB per 100 000 frames until it is.
+//! `redis-server` if on PATH.
 //!
 //! For each number of subscribers it starts the release binary (and the sample upstream as a
 //! second process), opens that many graphql-transport-ws subscriptions to one room's events,
 //! then posts Telnyx-signed webhooks as fast as `--posters` concurrent clients can and waits
 //! until every subscriber has every event. It reports webhooks accepted per second, frames
 //! delivered per second, the service's own delivery latency (`live_delivery_seconds`: from an
-//! event reaching the fan-out to its frame being written, p50 and p99 from `/metrics`), and the
+//! event reaching the fan-out to its frame being written, p50 and p99 of the frames written
+//! between two scrapes of `/metrics`, interpolated within its histogram's buckets), and the
 //! service's RSS per subscriber (resident memory with the subscriptions open, minus idle, over
 //! their number). Linux only (/proc). Needs `ulimit -n` above twice the subscribers.
 
@@ -168,17 +168,48 @@ async fn subscriber_to(addr: String, room: String, received: Arc<AtomicU64>, rea
     }
 }
 
-/// p50 and p99 of `live_delivery_seconds` from /metrics, in milliseconds.
-fn quantiles(metrics: &str) -> (f64, f64) {
-    let q = |quantile: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("live_delivery_seconds{{quantile=\"{quantile}\"}}")))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |s| s * 1000.0)
+/// `/metrics` as it is now.
+async fn scrape(http: &reqwest::Client, addr: &str) -> String {
+    http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// `live_delivery_seconds`' cumulative bucket counts in a `/metrics` text, by upper bound.
+fn delivery_buckets(metrics: &str) -> Vec<(f64, f64)> {
+    let mut buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("live_delivery_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"}")?;
+            Some((bound.parse().ok()?, count.trim().parse().ok()?))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// p50 and p99 of `live_delivery_seconds` over the frames written between the scrapes
+/// `before` and `after`, in milliseconds, interpolated within buckets as Prometheus's
+/// `histogram_quantile` does (so only as fine as the buckets; exact at their bounds, e.g. 50 ms).
+fn quantiles(before: &str, after: &str) -> (f64, f64) {
+    let before = delivery_buckets(before);
+    let counts: Vec<(f64, f64)> = delivery_buckets(after)
+        .into_iter()
+        .map(|(bound, count)| (bound, count - before.iter().find(|b| b.0 == bound).map_or(0.0, |b| b.1)))
+        .collect();
+    let total = counts.last().map_or(0.0, |last| last.1);
+    let q = |quantile: f64| {
+        let rank = quantile * total;
+        let mut previous = (0.0, 0.0);
+        for &(bound, count) in &counts {
+            if count >= rank && bound.is_finite() {
+                let within = if count > previous.1 { (rank - previous.1) / (count - previous.1) } else { 1.0 };
+                return (previous.0 + (bound - previous.0) * within) * 1000.0;
+            }
+            previous = (bound, count);
+        }
+        f64::INFINITY
     };
-    (q("0.5"), q("0.99"))
+    (q(0.5), q(0.99))
 }
 
 async fn run(subscribers: usize, events: usize, posters: usize) -> String {
@@ -202,7 +233,7 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     let open = rss_kib(service.0.id());
     received.store(0, Ordering::Relaxed);
-    let _ = http.get(format!("http://{addr}/metrics")).send().await;
+    let before = scrape(&http, &addr).await;
 
     let bodies: Vec<_> = (0..events).map(|i| signed(&key, &format!("ev-{i}"))).collect();
     let started = Instant::now();
@@ -211,8 +242,7 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     let expected = (subscribers * events) as u64;
     until_received(&received, expected, Duration::from_secs(600)).await;
     let delivered = started.elapsed();
-    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
-    let (p50, p99) = quantiles(&metrics);
+    let (p50, p99) = quantiles(&before, &scrape(&http, &addr).await);
     let per_subscriber = (open.saturating_sub(idle) as f64 * 1024.0) / subscribers as f64;
     format!(
         "| {subscribers} | {:.0} | {:.0} | {p50:.2} | {p99:.2} | {:.1} | {:.1} |",
@@ -369,6 +399,7 @@ async fn rooms(events: usize, rate: u64) -> String {
     let rooms: Vec<String> = (0..ROOMS).map(room_id).collect();
     warm_up(&http, &url, &key, &rooms, ROOMS * PER_ROOM, &received, &mut ready_rx).await;
     let open = rss_kib(service.0.id());
+    let before = scrape(&http, &addr).await;
 
     // Paced, each post on its own task (at most 64 at once), so a slow answer does not hold
     // the next one back; a service that cannot keep up shows as a lower rate.
@@ -391,8 +422,7 @@ async fn rooms(events: usize, rate: u64) -> String {
     }
     let posted = started.elapsed();
     until_received(&received, (events * PER_ROOM) as u64, Duration::from_secs(600)).await;
-    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
-    let (p50, p99) = quantiles(&metrics);
+    let (p50, p99) = quantiles(&before, &scrape(&http, &addr).await);
     format!(
         "| {ROOMS} x {PER_ROOM} | {:.0} | {:.0} | {p50:.2} | {p99:.2} | {:.1} | {:.1} |",
         events as f64 / posted.as_secs_f64(),
@@ -419,6 +449,7 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     }
     let url = format!("http://{addr}/webhooks/telnyx");
     warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
+    let before = scrape(&http, &addr).await;
     // From posting the webhook to the last subscriber reading its frame, as the clients see it.
     let mut all = Vec::with_capacity(events);
     for i in 0..events {
@@ -431,8 +462,7 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     }
     all.sort_by(f64::total_cmp);
     let at = |q: f64| all[((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1];
-    let metrics = http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap();
-    let (p50, p99) = quantiles(&metrics);
+    let (p50, p99) = quantiles(&before, &scrape(&http, &addr).await);
     format!("| {subscribers} | {events} | {:.1} | {:.1} | {p50:.2} | {p99:.2} |", at(0.5), at(0.99))
 }
 
