@@ -292,8 +292,8 @@ async fn a_mutation_and_a_webhook_are_traced_too_and_a_retried_attempt_says_so()
 }
 
 /// Twenty queries through a service whose collector is `endpoint`: each succeeds, and the
-/// slowest takes well under the exporter's 10 s timeout. Returns the service's metrics.
-async fn queries_stay_prompt(name: &str, endpoint: &str, more: &[(&str, &str)]) -> String {
+/// slowest takes well under the exporter's 10 s timeout. Returns the service, still running.
+async fn queries_stay_prompt(name: &str, endpoint: &str, more: &[(&str, &str)]) -> Service {
     let upstream = MockServer::start().await;
     Mock::given(method("GET")).respond_with(ok()).mount(&upstream).await;
     let service = traced_service(name, endpoint, &upstream.uri(), &[&[("TELNYX_API_KEY", "KEY_TEST")], more].concat());
@@ -311,7 +311,7 @@ async fn queries_stay_prompt(name: &str, endpoint: &str, more: &[(&str, &str)]) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(slowest < Duration::from_millis(500), "a request took {slowest:?}");
-    http.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    service
 }
 
 /// The value of the counter `series` (name and labels as exposed) in `metrics`, 0 if absent.
@@ -319,11 +319,26 @@ fn counted(metrics: &str, series: &str) -> u64 {
     metrics.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
 }
 
+/// `service`'s metrics once the counter `series` is above 0, or after 10 s.
+async fn once_counted(service: &Service, series: &str) -> String {
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = reqwest::get(service.url("/metrics")).await.unwrap().text().await.unwrap();
+        if counted(&metrics, series) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    metrics
+}
+
 #[tokio::test]
 async fn a_collector_that_is_down_costs_requests_nothing() {
-    let metrics = queries_stay_prompt("collector-down", &format!("http://{}", free_addr()), &[]).await;
-    // Twenty queries over two seconds: at least one export ran, and failed.
-    assert!(counted(&metrics, r#"otel_spans_dropped_total{reason="export_failed"}"#) > 0, "{metrics}");
+    let service = queries_stay_prompt("collector-down", &format!("http://{}", free_addr()), &[]).await;
+    // Exports run every second: their spans are counted as lost.
+    let failed = r#"otel_spans_dropped_total{reason="export_failed"}"#;
+    let metrics = once_counted(&service, failed).await;
+    assert!(counted(&metrics, failed) > 0, "{metrics}");
 }
 
 #[tokio::test]
@@ -340,7 +355,8 @@ async fn a_collector_that_never_answers_costs_requests_nothing() {
     // A queue of 16 spans: the first export holds its batch for its 10 s timeout, and the
     // queries' other spans (three each) find the queue full, are dropped and counted.
     let queue = [("OTEL_BSP_MAX_QUEUE_SIZE", "16")];
-    let metrics = queries_stay_prompt("collector-silent", &endpoint, &queue).await;
+    let service = queries_stay_prompt("collector-silent", &endpoint, &queue).await;
+    let metrics = once_counted(&service, r#"otel_spans_dropped_total{reason="queue_full"}"#).await;
     held.abort();
     let dropped = counted(&metrics, r#"otel_spans_dropped_total{reason="queue_full"}"#);
     assert!(dropped >= 20 * 3 - 16, "{dropped} dropped: {metrics}");
