@@ -144,8 +144,17 @@ impl Connection {
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + limits.keepalive, limits.keepalive);
         let shutdown = shutdown(self.state.closing.clone());
         tokio::pin!(shutdown);
+        // The token's expiry, once `connection_init` has admitted one: one timer for the
+        // connection, not a new one registered and dropped for every message and frame.
+        let mut token_expiry: futures::future::BoxFuture<'static, ()> = Box::pin(std::future::pending());
+        let mut expiry_armed = false;
         let closing_reason: Closing = loop {
-            let expires_at = self.subscriber.as_ref().and_then(Subscriber::expires_at);
+            if !expiry_armed {
+                if let Some(expires_at) = self.subscriber.as_ref().and_then(Subscriber::expires_at) {
+                    token_expiry = Box::pin(expiry(Some(expires_at)));
+                    expiry_armed = true;
+                }
+            }
             tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => {
@@ -175,7 +184,7 @@ impl Connection {
                         break None;
                     }
                 }
-                () = expiry(expires_at), if expires_at.is_some() => {
+                () = &mut token_expiry => {
                     break Some((4403, "Forbidden: the token has expired".into()));
                 }
                 () = &mut shutdown => break Some((1001, "the server is shutting down".into())),
