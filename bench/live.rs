@@ -7,6 +7,7 @@
 //! cargo bench --bench live -- --scenario one-event # 10 000 subscribers of one room, one event at a time
 //! cargo bench --bench live -- --scenario resume    # 1 000 subscribers resuming after a restart (needs redis-server)
 //! cargo bench --bench live -- --scenario replay    # one replay of 1 000, then 100 000 events: RSS and live latency
+//! cargo bench --bench live -- --scenario floor     # one-event against a bare WebSocket fan-out: the machine's floor
 //! ```
 //!
 //! The default scenario (`capacity`) is below. `rooms` subscribes 50 graphql-ws clients to each
@@ -17,6 +18,8 @@
 //! to reach them all. `resume` restarts the service (two replicas sharing a real
 //! `redis-server`) under 1 000 graphql-ws subscribers while 100 webhooks reach the other
 //! replica, then times how long until every subscriber has replayed all 100.
+//! `floor` runs `one-event`'s clients against the same fan-out with nothing of this service
+//! in it (see [`floor_server`]): the least one event to 10 000 sockets costs on this machine.
 //! `replay` posts 1 000, then (with a fresh service) 100 000 webhooks, then reads one replay of
 //! them all over SSE as fast as it can while a graphql-ws subscriber of the same room gets a
 //! live event every 50 ms: the service's peak RSS during the replay over its RSS just before
@@ -466,6 +469,119 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     format!("| {subscribers} | {events} | {:.1} | {:.1} | {p50:.2} | {p99:.2} |", at(0.5), at(0.99))
 }
 
+/// The fan-out with nothing of this service in it, run as its own process as the service is
+/// (`--floor-server PORT`): axum's WebSocket with the service's buffer sizes, answering
+/// graphql-transport-ws's `connection_init`, one task per connection reading a tokio broadcast
+/// channel, and on each `POST /fire` one prebuilt `next` frame, the same bytes for everyone (no
+/// GraphQL, no signature check, no per-subscriber copy, no metrics). `GET /written` answers how
+/// long after the last fire its last frame was written, in microseconds.
+fn floor_server(port: u16) {
+    use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+    use tokio::sync::broadcast;
+
+    type Fired = (Utf8Bytes, Instant);
+    static WRITTEN_US: AtomicU64 = AtomicU64::new(0);
+
+    async fn connection(mut socket: WebSocket, mut frames: broadcast::Receiver<Fired>) {
+        let ack = Utf8Bytes::from_static(r#"{"type":"connection_ack"}"#);
+        loop {
+            tokio::select! {
+                message = socket.recv() => match message {
+                    Some(Ok(Message::Text(text))) if text.contains("connection_init") => {
+                        if socket.send(Message::Text(ack.clone())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                },
+                frame = frames.recv() => match frame {
+                    Ok((frame, fired)) => {
+                        if socket.send(Message::Text(frame)).await.is_err() {
+                            return;
+                        }
+                        WRITTEN_US.fetch_max(fired.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let (frames, _) = broadcast::channel::<Fired>(16);
+        let fire = frames.clone();
+        let app = axum::Router::new()
+            .route(
+                "/graphql",
+                axum::routing::get(move |ws: WebSocketUpgrade| {
+                    let frames = frames.subscribe();
+                    let ws = ws.protocols(["graphql-transport-ws"]).read_buffer_size(4 * 1024).write_buffer_size(0);
+                    async move { ws.on_upgrade(move |socket| connection(socket, frames)) }
+                }),
+            )
+            .route(
+                "/fire",
+                axum::routing::post(move |id: String| {
+                    let frame =
+                        format!(r#"{{"type":"next","id":"1","payload":{{"data":{{"roomEvents":{{"id":"{id}"}}}}}}}}"#);
+                    WRITTEN_US.store(0, Ordering::Relaxed);
+                    let _ = fire.send((Utf8Bytes::from(frame), Instant::now()));
+                    async {}
+                }),
+            )
+            .route("/written", axum::routing::get(|| async { WRITTEN_US.load(Ordering::Relaxed).to_string() }))
+            .route("/health", axum::routing::get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+/// `one_event`'s clients and timing against [`floor_server`].
+async fn floor(subscribers: usize, events: usize) -> String {
+    let http = reqwest::Client::new();
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let _server = Killed(Command::new(exe).args(["--floor-server", &port.to_string()]).spawn().unwrap());
+    let addr = format!("127.0.0.1:{port}");
+    wait_healthy(&http, &format!("http://{addr}/health")).await;
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
+    for _ in 0..subscribers {
+        tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
+    }
+    for _ in 0..subscribers {
+        ready_rx.recv().await.unwrap();
+    }
+    let fire = |id: String| http.post(format!("http://{addr}/fire")).body(id).send();
+    fire("warm".into()).await.unwrap();
+    until_received(&received, subscribers as u64, Duration::from_secs(60)).await;
+    let (mut all, mut written) = (Vec::with_capacity(events), Vec::with_capacity(events));
+    for i in 0..events {
+        received.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        fire(format!("one-{i}")).await.unwrap();
+        until_received(&received, subscribers as u64, Duration::from_secs(60)).await;
+        all.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let last = http.get(format!("http://{addr}/written")).send().await.unwrap().text().await.unwrap();
+        written.push(last.parse::<f64>().unwrap() / 1000.0);
+    }
+    let at = |values: &mut Vec<f64>, q: f64| {
+        values.sort_by(f64::total_cmp);
+        values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
+    };
+    format!(
+        "| {subscribers} | {events} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        at(&mut all, 0.5),
+        at(&mut all, 0.99),
+        at(&mut written, 0.5),
+        at(&mut written, 0.99)
+    )
+}
+
 /// Subscribes to the room's events with `{ id cursor }`, counts events into `received` and,
 /// when the connection drops, reconnects (every 50 ms until it can) resuming after the last
 /// cursor through `connection_init`'s `resume`.
@@ -712,6 +828,12 @@ async fn replay(events: usize, redis: Option<&str>) -> String {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, port] = &args[..] {
+        if flag == "--floor-server" {
+            return floor_server(port.parse().unwrap());
+        }
+    }
     let options = options();
     assert!(std::path::Path::new(BIN).exists(), "build the release binary first: cargo build --release");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -727,6 +849,12 @@ fn main() {
             println!("|---|---|---|---|---|---|");
             let subscribers = options.subscribers.last().copied().unwrap_or(10_000);
             println!("{}", runtime.block_on(one_event(subscribers, options.events.min(200))));
+        }
+        "floor" => {
+            println!("| subscribers | events | all delivered p50 (ms) | all delivered p99 (ms) | last written p50 (ms) | last written p99 (ms) |");
+            println!("|---|---|---|---|---|---|");
+            let subscribers = options.subscribers.last().copied().unwrap_or(10_000);
+            println!("{}", runtime.block_on(floor(subscribers, options.events.min(200))));
         }
         "replay" => {
             println!("| history | events replayed | replay (ms) | RSS before (MiB) | peak RSS during (MiB) | growth (MiB) | live events during | live p50 (ms) | live max (ms) |");
