@@ -18,6 +18,30 @@ use sha2::{Digest, Sha256};
 pub(super) struct Cached {
     pub document: Arc<ExecutableDocument>,
     pub hash: Arc<str>,
+    pub validated: Arc<Validated>,
+}
+
+/// The operations of a cached document (by the name a request selects it with) that have
+/// passed async-graphql's full validation. async-graphql validates every request afresh,
+/// which was a fifth of a small query's instructions; its outcome depends only on the
+/// document, the operation and the variable values, and for the values
+/// [`super::spec::variables_plainly_valid`] accepts, not on those either.
+#[derive(Default)]
+pub(super) struct Validated(Mutex<Vec<Option<String>>>);
+
+impl Validated {
+    pub fn contains(&self, operation: Option<&str>) -> bool {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().any(|o| o.as_deref() == operation)
+    }
+
+    /// Records that `operation` passed. A document has few operations, and a request's name
+    /// that selects none never passes.
+    pub fn insert(&self, operation: Option<&str>) {
+        let mut passed = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !passed.iter().any(|o| o.as_deref() == operation) {
+            passed.push(operation.map(str::to_owned));
+        }
+    }
 }
 
 pub(super) struct Documents(Mutex<Inner>);
@@ -46,7 +70,7 @@ impl Documents {
 
     /// Caches `document`, parsed from `text`, under both keys.
     pub fn insert(&self, text: &str, document: ExecutableDocument) -> Cached {
-        let cached = Cached { document: Arc::new(document), hash: sha256_hex(text).into() };
+        let cached = Cached { document: Arc::new(document), hash: sha256_hex(text).into(), validated: Arc::default() };
         let text: Arc<str> = text.into();
         let mut inner = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.by_hash.put(cached.hash.clone(), text.clone());

@@ -12,7 +12,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
-use super::documents::{sha256_hex, Documents};
+use super::documents::{sha256_hex, Documents, Validated};
 use super::shared::{Frame, Shared};
 use super::spec::{self, coded, Shape};
 use super::EventUpstreams;
@@ -53,6 +53,11 @@ pub struct Executor {
     /// the first, so that a service no gateway asks traces of never builds it, and the others
     /// run without any extension.
     traced: std::sync::OnceLock<AppSchema>,
+    /// The same schema validating only what cannot be known in advance (fragment cycles, depth
+    /// and complexity), for documents and operations that passed the full validation before,
+    /// run with variable values that cannot change its outcome (see [`Validated`]). Built on
+    /// first use.
+    validated: std::sync::OnceLock<AppSchema>,
     options: super::SchemaOptions,
     shape: Shape,
     /// Parsed documents by text and by SHA-256 (APQ), bounded; `None` turns caching and APQ
@@ -88,6 +93,7 @@ impl Executor {
         Self {
             schema,
             traced: std::sync::OnceLock::new(),
+            validated: std::sync::OnceLock::new(),
             options: *options,
             shape: Shape::of_schema(),
             documents,
@@ -128,11 +134,10 @@ impl Executor {
     /// ([`ftv1::Requested`]), covering everything from here to its final errors.
     pub async fn execute(&self, mut request: Request, policy: RequestPolicy) -> Response {
         let trace = ftv1::Recorder::for_request(&mut request);
-        let schema = match trace {
-            Some(_) => self.traced.get_or_init(|| super::builder(&self.options).extension(ftv1::Ftv1).finish()),
-            None => &self.schema,
-        };
-        let mut response = self.finish(self.run(schema, request, policy).await);
+        let traced = trace
+            .as_ref()
+            .map(|_| self.traced.get_or_init(|| super::builder(&self.options).extension(ftv1::Ftv1).finish()));
+        let mut response = self.finish(self.run(traced, request, policy).await);
         if let Some(trace) = trace {
             trace.attach(&mut response);
         }
@@ -152,7 +157,7 @@ impl Executor {
     ) -> BoxStream<'static, Arc<Frame>> {
         let query = std::mem::take(&mut request.query);
         let prepared = async {
-            let document = self.document_of(&query, request.extensions.remove("persistedQuery")).await?;
+            let document = self.document_of(&query, request.extensions.remove("persistedQuery")).await?.document;
             let operation_name = request.operation_name.clone();
             let checks = spec::Checks { introspection: self.introspection, policy };
             spec::check(&document, operation_name.as_deref(), &request.variables, checks)?;
@@ -237,9 +242,12 @@ impl Executor {
         response
     }
 
-    async fn run(&self, schema: &AppSchema, mut request: Request, policy: RequestPolicy) -> Response {
-        let document = match self.document(&mut request).await {
-            Ok(document) => document,
+    /// Runs a request on `traced` if given, else on the plain schema: the one that validates
+    /// in full, or for a document and operation that passed it before, with variable values
+    /// that cannot change that, the one that does not again.
+    async fn run(&self, traced: Option<&AppSchema>, mut request: Request, policy: RequestPolicy) -> Response {
+        let Found { document, validated } = match self.document(&mut request).await {
+            Ok(found) => found,
             Err(error) => return Response::from_errors(vec![error]),
         };
         let operation_name = request.operation_name.clone();
@@ -248,12 +256,27 @@ impl Executor {
             Ok(selected) => selected,
             Err(error) => return Response::from_errors(vec![error]),
         };
+        let asked = operation_name.as_deref();
+        let revalidate = validated.as_ref().filter(|validated| {
+            !validated.contains(asked) || !spec::variables_plainly_valid(&document, asked, &request.variables)
+        });
+        let schema = match (traced, &validated, revalidate) {
+            (Some(traced), _, _) => traced,
+            (None, Some(_), None) => self.validated.get_or_init(|| {
+                super::builder(&self.options).validation_mode(async_graphql::ValidationMode::Fast).finish()
+            }),
+            _ => &self.schema,
+        };
         request.set_parsed_query((*document).clone());
         let variables = selected.entities.then(|| request.variables.clone());
-        let asked = operation_name.as_deref();
         let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
         let span = crate::telemetry::spans::operation(describe, &request.query);
         let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
+        if let Some(validated) = revalidate {
+            if !super::shared::is_request_error(&response) {
+                validated.insert(asked);
+            }
+        }
         if selected.federation_sdl {
             let scopes = self.scopes_in_sdl;
             spec::rewrite_strings(&mut response.data, &|sdl| spec::serve_federation_sdl(sdl, scopes));
@@ -279,12 +302,12 @@ impl Executor {
             return false;
         }
         let persisted = request.extensions.get("persistedQuery").cloned();
-        let Ok(document) = self.document_of(&request.query, persisted).await else { return false };
+        let Ok(Found { document, .. }) = self.document_of(&request.query, persisted).await else { return false };
         spec::operation_type(&document, request.operation_name.as_deref()) == Some(kind)
     }
 
     /// The request's document (see [`Executor::document_of`]).
-    async fn document(&self, request: &mut Request) -> ServerResult<Arc<ExecutableDocument>> {
+    async fn document(&self, request: &mut Request) -> ServerResult<Found> {
         let persisted = request.extensions.remove("persistedQuery");
         self.document_of(&request.query, persisted).await
     }
@@ -292,13 +315,13 @@ impl Executor {
     /// A document: from the cache by its text, or by hash for an APQ request that sends only
     /// the hash (in `persisted`), else checked against the limits, parsed, checked again and
     /// cached. A hash sent with the text must be the text's.
-    async fn document_of(&self, query: &str, persisted: Option<Value>) -> ServerResult<Arc<ExecutableDocument>> {
-        let Some(documents) = &self.documents else { return self.parse(query).await.map(Arc::new) };
+    async fn document_of(&self, query: &str, persisted: Option<Value>) -> ServerResult<Found> {
+        let Some(documents) = &self.documents else { return self.parse(query).await.map(Found::uncached) };
         let sent_hash = persisted.map(persisted_query_hash).transpose()?;
         let mismatch = || coded(ServerError::new("provided sha does not match query", None), "BAD_REQUEST");
         if query.is_empty() {
-            let Some(hash) = sent_hash else { return self.parse("").await.map(Arc::new) };
-            return documents.by_hash(&hash).map(|cached| cached.document).ok_or_else(|| {
+            let Some(hash) = sent_hash else { return self.parse("").await.map(Found::uncached) };
+            return documents.by_hash(&hash).map(Found::cached).ok_or_else(|| {
                 // Apollo clients resend the full query when they see this.
                 coded(ServerError::new("PersistedQueryNotFound", None), "PERSISTED_QUERY_NOT_FOUND")
             });
@@ -307,16 +330,16 @@ impl Executor {
             if sent_hash.is_some_and(|sent| *sent != *cached.hash) {
                 return Err(mismatch());
             }
-            return Ok(cached.document);
+            return Ok(Found::cached(cached));
         }
         if sent_hash.is_some_and(|sent| sent != sha256_hex(query)) {
             return Err(mismatch());
         }
         let document = self.parse(query).await?;
         if query.len() <= MAX_CACHED_QUERY_BYTES {
-            return Ok(documents.insert(query, document).document);
+            return Ok(Found::cached(documents.insert(query, document)));
         }
-        Ok(Arc::new(document))
+        Ok(Found::uncached(document))
     }
 
     /// Parses `query` once it is known to be within the limits, and checks the result: the
@@ -333,6 +356,23 @@ impl Executor {
         tokio::task::spawn_blocking(move || parse_checked(&query, &limits))
             .await
             .unwrap_or_else(|_| Err(internal_error()))
+    }
+}
+
+/// A request's parsed document, and for a cached one, which of its operations passed the full
+/// validation.
+struct Found {
+    document: Arc<ExecutableDocument>,
+    validated: Option<Arc<Validated>>,
+}
+
+impl Found {
+    fn cached(cached: super::documents::Cached) -> Self {
+        Self { document: cached.document, validated: Some(cached.validated) }
+    }
+
+    fn uncached(document: ExecutableDocument) -> Self {
+        Self { document: Arc::new(document), validated: None }
     }
 }
 

@@ -24,7 +24,8 @@
 //! the CPU cost of a query.
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection, SelectionSet,
+    BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
+    SelectionSet, Type,
 };
 use async_graphql::registry::Registry;
 use async_graphql::{OutputType, PathSegment, Response, ServerError, ServerResult, Value, Variables};
@@ -222,6 +223,35 @@ fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
         _ => None,
     }
+}
+
+/// Whether every variable value given to the operation that runs is valid for its declared
+/// type beyond doubt: a non-null value of a built-in scalar, or a list of them. Then
+/// async-graphql's full validation, once passed by this document and operation, would pass
+/// again: the only rule of it that reads variable values (`ArgumentsOfCorrectType`) checks
+/// each against the type of the argument it is used in, which `VariableInAllowedPosition`
+/// has made the variable's own type or a nullable form of it. Anything else (null, enums,
+/// input objects, custom scalars, an `Int` out of range) answers false, and the request is
+/// validated in full.
+pub fn variables_plainly_valid(document: &ExecutableDocument, name: Option<&str>, variables: &Variables) -> bool {
+    fn fits(ty: &Type, value: &Value) -> bool {
+        match (&ty.base, value) {
+            (_, Value::Null) => false,
+            (BaseType::List(item), Value::List(items)) => items.iter().all(|value| fits(item, value)),
+            (BaseType::List(_), _) => false,
+            (BaseType::Named(name), value) => match (name.as_str(), value) {
+                ("String" | "ID", Value::String(_)) | ("Boolean", Value::Boolean(_)) => true,
+                ("Int", Value::Number(n)) => n.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+                ("Float", Value::Number(n)) => n.as_f64().is_some_and(f64::is_finite),
+                _ => false,
+            },
+        }
+    }
+    let Some(operation) = operation(document, name) else { return false };
+    operation.variable_definitions.iter().all(|definition| {
+        let definition = &definition.node;
+        variables.get(&definition.name.node).is_none_or(|value| fits(&definition.var_type.node, value))
+    })
 }
 
 /// A non-null variable without a default needs a non-null value (spec: "Coercing Variable

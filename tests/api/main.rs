@@ -31,3 +31,4 @@ mod resume;
 mod schema;
 mod tracing;
 mod trusted;
+mod validation;
