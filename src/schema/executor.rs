@@ -57,7 +57,7 @@ pub struct Executor {
     /// and complexity), for documents and operations that passed the full validation before,
     /// run with variable values that cannot change its outcome (see [`Validated`]). Built on
     /// first use.
-    validated: std::sync::OnceLock<AppSchema>,
+    fast: std::sync::OnceLock<AppSchema>,
     options: super::SchemaOptions,
     shape: Shape,
     /// Parsed documents by text and by SHA-256 (APQ), bounded; `None` turns caching and APQ
@@ -93,7 +93,7 @@ impl Executor {
         Self {
             schema,
             traced: std::sync::OnceLock::new(),
-            validated: std::sync::OnceLock::new(),
+            fast: std::sync::OnceLock::new(),
             options: *options,
             shape: Shape::of_schema(),
             documents,
@@ -262,7 +262,7 @@ impl Executor {
         });
         let schema = match (traced, &validated, revalidate) {
             (Some(traced), _, _) => traced,
-            (None, Some(_), None) => self.validated.get_or_init(|| {
+            (None, Some(_), None) => self.fast.get_or_init(|| {
                 super::builder(&self.options).validation_mode(async_graphql::ValidationMode::Fast).finish()
             }),
             _ => &self.schema,
