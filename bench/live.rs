@@ -171,6 +171,23 @@ async fn subscriber_to(addr: String, room: String, received: Arc<AtomicU64>, rea
     }
 }
 
+/// `count` subscribers of the room, opening in the background: how many frames they have had
+/// between them, and one message from each once it has subscribed.
+fn open_subscribers(addr: &str, count: usize) -> (Arc<AtomicU64>, tokio::sync::mpsc::Receiver<()>) {
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = tokio::sync::mpsc::channel(count.max(1));
+    for _ in 0..count {
+        tokio::spawn(subscriber(addr.to_owned(), received.clone(), ready_tx.clone()));
+    }
+    (received, ready_rx)
+}
+
+/// The `q` quantile of `values` (nearest rank; sorts them).
+fn at(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
+}
+
 /// `/metrics` as it is now.
 async fn scrape(http: &reqwest::Client, addr: &str) -> String {
     http.get(format!("http://{addr}/metrics")).send().await.unwrap().text().await.unwrap()
@@ -227,11 +244,7 @@ async fn run(subscribers: usize, events: usize, posters: usize) -> String {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = rss_kib(service.0.id());
 
-    let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers.max(1));
-    for _ in 0..subscribers {
-        tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
-    }
+    let (received, mut ready_rx) = open_subscribers(&addr, subscribers);
     let url = format!("http://{addr}/webhooks/telnyx");
     warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     let open = rss_kib(service.0.id());
@@ -445,11 +458,7 @@ async fn one_event(subscribers: usize, events: usize) -> String {
     let _service = start_service(port, &upstream, &public, &[]);
     let addr = format!("127.0.0.1:{port}");
     wait_healthy(&http, &format!("http://{addr}/health")).await;
-    let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
-    for _ in 0..subscribers {
-        tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
-    }
+    let (received, mut ready_rx) = open_subscribers(&addr, subscribers);
     let url = format!("http://{addr}/webhooks/telnyx");
     warm_up(&http, &url, &key, &[ROOM.to_owned()], subscribers, &received, &mut ready_rx).await;
     let before = scrape(&http, &addr).await;
@@ -463,10 +472,8 @@ async fn one_event(subscribers: usize, events: usize) -> String {
         all.push(started.elapsed().as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    all.sort_by(f64::total_cmp);
-    let at = |q: f64| all[((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1];
     let (p50, p99) = quantiles(&before, &scrape(&http, &addr).await);
-    format!("| {subscribers} | {events} | {:.1} | {:.1} | {p50:.2} | {p99:.2} |", at(0.5), at(0.99))
+    format!("| {subscribers} | {events} | {:.1} | {:.1} | {p50:.2} | {p99:.2} |", at(&mut all, 0.5), at(&mut all, 0.99))
 }
 
 /// The fan-out with nothing of this service in it, run as its own process as the service is
@@ -547,11 +554,7 @@ async fn floor(subscribers: usize, events: usize) -> String {
     let _server = Killed(Command::new(exe).args(["--floor-server", &port.to_string()]).spawn().unwrap());
     let addr = format!("127.0.0.1:{port}");
     wait_healthy(&http, &format!("http://{addr}/health")).await;
-    let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(subscribers);
-    for _ in 0..subscribers {
-        tokio::spawn(subscriber(addr.clone(), received.clone(), ready_tx.clone()));
-    }
+    let (received, mut ready_rx) = open_subscribers(&addr, subscribers);
     for _ in 0..subscribers {
         ready_rx.recv().await.unwrap();
     }
@@ -569,10 +572,6 @@ async fn floor(subscribers: usize, events: usize) -> String {
         let last = http.get(format!("http://{addr}/written")).send().await.unwrap().text().await.unwrap();
         written.push(last.parse::<f64>().unwrap() / 1000.0);
     }
-    let at = |values: &mut Vec<f64>, q: f64| {
-        values.sort_by(f64::total_cmp);
-        values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
-    };
     format!(
         "| {subscribers} | {events} | {:.1} | {:.1} | {:.1} | {:.1} |",
         at(&mut all, 0.5),
