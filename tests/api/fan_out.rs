@@ -1,8 +1,6 @@
 //! Fan-out at room sizes: identical subscriptions (same document, variables and audience) share
 //! one resolution and one frame per event; different credentials never share anything.
 
-use std::time::Duration;
-
 use serde_json::json;
 use telnyx_rooms_graphql::sample_upstream::{SampleUpstream, SAMPLE_API_KEY};
 
@@ -50,7 +48,7 @@ async fn identical_subscriptions_share_one_source_and_another_document_gets_its_
     }
     // A frame's delivery time is recorded once its write returns, which may be just after the
     // client has read it: wait for the fourth.
-    let metrics = scrape_until(&service, |metrics| metric(metrics, "live_delivery_seconds_count") >= 4.0).await;
+    let metrics = service.metrics_until(|metrics| metric(metrics, "live_delivery_seconds_count") >= 4.0).await;
     assert_eq!(metric(&metrics, "live_shared_sources"), 2.0, "{metrics}");
     assert_eq!(metric(&metrics, "live_shared_subscriptions_total{outcome=\"started\"}"), 2.0, "{metrics}");
     assert_eq!(metric(&metrics, "live_shared_subscriptions_total{outcome=\"attached\"}"), 2.0, "{metrics}");
@@ -67,22 +65,8 @@ async fn identical_subscriptions_share_one_source_and_another_document_gets_its_
         assert_eq!(ws.next().await["payload"]["data"]["roomEvents"]["id"], "fan-2");
     }
     drop((identical, other));
-    let metrics = scrape_until(&service, |metrics| metric(metrics, "live_shared_sources") == 0.0).await;
+    let metrics = service.metrics_until(|metrics| metric(metrics, "live_shared_sources") == 0.0).await;
     assert_eq!(metric(&metrics, "live_shared_sources"), 0.0, "every source stopped with its last subscriber");
-}
-
-/// The service's metrics once `done` holds of them, or as they are after 10 s.
-async fn scrape_until(service: &Service, done: impl Fn(&str) -> bool) -> String {
-    let http = reqwest::Client::new();
-    let mut metrics = String::new();
-    for _ in 0..100 {
-        metrics = http.get(service.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        if done(&metrics) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    metrics
 }
 
 #[tokio::test]

@@ -54,6 +54,21 @@ impl Service {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Its `/metrics` once `done` holds of them, or as they are after 10 s: what is counted
+    /// after a response was sent (a frame's delivery time, an export's outcome) may lag it.
+    pub async fn metrics_until(&self, done: impl Fn(&str) -> bool) -> String {
+        let client = reqwest::Client::new();
+        let mut metrics = String::new();
+        for _ in 0..100 {
+            metrics = client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            if done(&metrics) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        metrics
+    }
+
     pub async fn until_healthy(&self) {
         let client = reqwest::Client::new();
         let started = Instant::now();

@@ -319,25 +319,12 @@ fn counted(metrics: &str, series: &str) -> u64 {
     metrics.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
 }
 
-/// `service`'s metrics once the counter `series` is above 0, or after 10 s.
-async fn once_counted(service: &Service, series: &str) -> String {
-    let mut metrics = String::new();
-    for _ in 0..100 {
-        metrics = reqwest::get(service.url("/metrics")).await.unwrap().text().await.unwrap();
-        if counted(&metrics, series) > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    metrics
-}
-
 #[tokio::test]
 async fn a_collector_that_is_down_costs_requests_nothing() {
     let service = queries_stay_prompt("collector-down", &format!("http://{}", free_addr()), &[]).await;
     // Exports run every second: their spans are counted as lost.
     let failed = r#"otel_spans_dropped_total{reason="export_failed"}"#;
-    let metrics = once_counted(&service, failed).await;
+    let metrics = service.metrics_until(|metrics| counted(metrics, failed) > 0).await;
     assert!(counted(&metrics, failed) > 0, "{metrics}");
 }
 
@@ -356,7 +343,8 @@ async fn a_collector_that_never_answers_costs_requests_nothing() {
     // queries' other spans (three each) find the queue full, are dropped and counted.
     let queue = [("OTEL_BSP_MAX_QUEUE_SIZE", "16")];
     let service = queries_stay_prompt("collector-silent", &endpoint, &queue).await;
-    let metrics = once_counted(&service, r#"otel_spans_dropped_total{reason="queue_full"}"#).await;
+    let full = r#"otel_spans_dropped_total{reason="queue_full"}"#;
+    let metrics = service.metrics_until(|metrics| counted(metrics, full) > 0).await;
     held.abort();
     let dropped = counted(&metrics, r#"otel_spans_dropped_total{reason="queue_full"}"#);
     assert!(dropped >= 20 * 3 - 16, "{dropped} dropped: {metrics}");
