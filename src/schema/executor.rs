@@ -257,22 +257,22 @@ impl Executor {
             Err(error) => return Response::from_errors(vec![error]),
         };
         let asked = operation_name.as_deref();
-        let revalidate = validated.as_ref().filter(|validated| {
-            !validated.contains(asked) || !spec::variables_plainly_valid(&document, asked, &request.variables)
-        });
-        let schema = match (traced, &validated, revalidate) {
-            (Some(traced), _, _) => traced,
-            (None, Some(_), None) => self.fast.get_or_init(|| {
+        let skip_validation = traced.is_none()
+            && validated.as_ref().is_some_and(|validated| validated.contains(asked))
+            && spec::variables_plainly_valid(&document, asked, &request.variables);
+        let schema = match traced {
+            _ if skip_validation => self.fast.get_or_init(|| {
                 super::builder(&self.options).validation_mode(async_graphql::ValidationMode::Fast).finish()
             }),
-            _ => &self.schema,
+            Some(traced) => traced,
+            None => &self.schema,
         };
         request.set_parsed_query((*document).clone());
         let variables = selected.entities.then(|| request.variables.clone());
         let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
         let span = crate::telemetry::spans::operation(describe, &request.query);
         let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
-        if let Some(validated) = revalidate {
+        if let Some(validated) = validated.filter(|_| !skip_validation) {
             if !super::shared::is_request_error(&response) {
                 validated.insert(asked);
             }
