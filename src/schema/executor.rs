@@ -176,12 +176,13 @@ impl Executor {
         let this = self.clone();
         let upstreams = streaming.upstreams;
         let mut first = true;
+        let variables = request.variables.clone();
         let frames = move || {
             let schema = this.schema.clone();
             schema
                 .execute_stream(request)
                 .map(move |mut response| {
-                    this.shape.repair(&mut response, &document, operation_name.as_deref(), None);
+                    this.shape.repair(&mut response, &document, operation_name.as_deref(), Some(&variables));
                     let mut frame = Frame::of(&this.finish(response), std::mem::take(&mut first));
                     frame.received = upstreams.event_received();
                     frame.cursor = upstreams.take_cursor();
@@ -268,7 +269,8 @@ impl Executor {
             None => &self.schema,
         };
         request.set_parsed_query((*document).clone());
-        let variables = selected.entities.then(|| request.variables.clone());
+        // For `_entities`, and for `@skip`/`@include` on variables, which decide the order.
+        let variables = (selected.entities || !request.variables.is_empty()).then(|| request.variables.clone());
         let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
         let span = crate::telemetry::spans::operation(describe, &request.query);
         let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
@@ -348,14 +350,17 @@ impl Executor {
     /// linear scan runs first, inline, so refusing an oversized document costs microseconds.
     async fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
         guard::scan(query, &self.limits).map_err(|rejection| rejection_error(&rejection))?;
-        if query.len() <= INLINE_PARSE_BYTES {
-            return parse_checked(query, &self.limits);
-        }
-        let _slot = self.large_parses.acquire().await.map_err(|_| internal_error())?;
-        let (query, limits) = (query.to_owned(), self.limits);
-        tokio::task::spawn_blocking(move || parse_checked(&query, &limits))
-            .await
-            .unwrap_or_else(|_| Err(internal_error()))
+        let document = if query.len() <= INLINE_PARSE_BYTES {
+            parse_checked(query, &self.limits)?
+        } else {
+            let _slot = self.large_parses.acquire().await.map_err(|_| internal_error())?;
+            let (query, limits) = (query.to_owned(), self.limits);
+            tokio::task::spawn_blocking(move || parse_checked(&query, &limits))
+                .await
+                .unwrap_or_else(|_| Err(internal_error()))?
+        };
+        self.shape.check_merging(&document)?;
+        Ok(document)
     }
 }
 
@@ -381,6 +386,7 @@ fn parse_checked(query: &str, limits: &DocumentLimits) -> ServerResult<Executabl
         .map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
     guard::check(&document, limits).map_err(|rejection| rejection_error(&rejection))?;
     spec::expose_typename_directives(&mut document);
+    spec::keep_empty_objects(&mut document);
     Ok(document)
 }
 

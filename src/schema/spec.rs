@@ -10,7 +10,10 @@
 //!   (see `super::node`): a node silently, as Relay expects of an unknown id; an entity with
 //!   one `NOT_FOUND` at its index, as a gateway expects;
 //! - gives `_entities` errors the list index async-graphql leaves out of their path, so a
-//!   gateway can tell which representation failed.
+//!   gateway can tell which representation failed;
+//! - removes the `__typename` that [`keep_empty_objects`] adds to a selection set whose
+//!   fields may all be skipped: async-graphql answers an object without fields as `null`
+//!   (even where the schema says non-null), the spec as `{}`.
 //!
 //! Before execution, [`check`] rejects what async-graphql would only notice while resolving:
 //! a required variable without a value (`BAD_USER_INPUT`, a request error), introspection when
@@ -125,6 +128,59 @@ pub fn expose_typename_directives(document: &mut ExecutableDocument) {
     }
 }
 
+/// The alias of the `__typename` [`keep_empty_objects`] adds; [`Shape::repair`] removes it.
+pub const KEPT: &str = "_selectionKept_";
+
+/// Adds `_selectionKept_: __typename` at the start of every selection set of an object whose
+/// fields may all be skipped (no field selected without a condition), so that async-graphql,
+/// which answers an object without fields as `null`, answers `{}` once the repair has removed
+/// it. Not at a subscription's root, which must select exactly one field. Runs once per
+/// document, before it is cached.
+pub fn keep_empty_objects(document: &mut ExecutableDocument) {
+    use async_graphql::parser::types::Field;
+    use async_graphql::{Name, Positioned};
+
+    fn keep(set: &mut Positioned<SelectionSet>) {
+        let always = |selection: &Positioned<Selection>| matches!(&selection.node, Selection::Field(field) if field.node.directives.is_empty());
+        if !set.node.items.is_empty() && !set.node.items.iter().any(always) {
+            let pos = set.pos;
+            let field = Field {
+                alias: Some(Positioned::new(Name::new(KEPT), pos)),
+                name: Positioned::new(Name::new("__typename"), pos),
+                arguments: Vec::new(),
+                directives: Vec::new(),
+                selection_set: Positioned::new(SelectionSet::default(), pos),
+            };
+            set.node.items.insert(0, Positioned::new(Selection::Field(Positioned::new(field, pos)), pos));
+        }
+    }
+    fn walk(set: &mut Positioned<SelectionSet>) {
+        for selection in &mut set.node.items {
+            match &mut selection.node {
+                Selection::Field(field) if !field.node.selection_set.node.items.is_empty() => {
+                    keep(&mut field.node.selection_set);
+                    walk(&mut field.node.selection_set);
+                }
+                Selection::Field(_) | Selection::FragmentSpread(_) => {}
+                Selection::InlineFragment(inline) => walk(&mut inline.node.selection_set),
+            }
+        }
+    }
+    let operations: Vec<&mut Positioned<OperationDefinition>> = match &mut document.operations {
+        DocumentOperations::Single(operation) => vec![operation],
+        DocumentOperations::Multiple(operations) => operations.values_mut().collect(),
+    };
+    for operation in operations {
+        if operation.node.ty != OperationType::Subscription {
+            keep(&mut operation.node.selection_set);
+        }
+        walk(&mut operation.node.selection_set);
+    }
+    for fragment in document.fragments.values_mut() {
+        walk(&mut fragment.node.selection_set);
+    }
+}
+
 /// Brings the federation SDL async-graphql writes to what this service serves: linked to
 /// Federation v2.9, and with `@requiresScopes` only when `scopes` (see
 /// [`strip_requires_scopes`]).
@@ -202,7 +258,7 @@ pub fn root_argument_given(
     argument: &str,
 ) -> bool {
     let Some(operation) = operation(document, name) else { return false };
-    let fields = collect_all(&[&operation.selection_set.node], document);
+    let fields = collect_all(&[&operation.selection_set.node], document, None);
     fields.keys().filter_map(|key| root_field(&[&operation.selection_set.node], document, key)).any(|field| {
         field.get_argument(argument).is_some_and(|value| {
             let value = value.node.clone().into_const_with(|name| variables.get(&name).cloned().ok_or(()));
@@ -273,65 +329,129 @@ fn check_variables(operation: &OperationDefinition, variables: &Variables) -> Se
 /// Response keys in selection order, each with its field name and merged sub-selections.
 type Fields<'a> = IndexMap<&'a str, (&'a str, Vec<&'a SelectionSet>)>;
 
-fn collect<'a>(set: &'a SelectionSet, document: &'a ExecutableDocument, fields: &mut Fields<'a>) {
+/// What decides `@skip` and `@include` in one request: its variables and the operation's
+/// defaults for them.
+#[derive(Clone, Copy)]
+struct Conditions<'a> {
+    variables: Option<&'a Variables>,
+    definitions: &'a [async_graphql::Positioned<async_graphql::parser::types::VariableDefinition>],
+}
+
+impl Conditions<'_> {
+    /// Whether a selection with `directives` is collected.
+    fn include(&self, directives: &[async_graphql::Positioned<async_graphql::parser::types::Directive>]) -> bool {
+        directives.iter().all(|directive| {
+            let directive = &directive.node;
+            let condition = directive.get_argument("if").and_then(|value| {
+                let value = value.node.clone().into_const_with(|name| {
+                    let given = self.variables.and_then(|variables| variables.get(&name));
+                    let default = || {
+                        let definition = self.definitions.iter().find(|d| d.node.name.node == name)?;
+                        definition.node.default_value.as_ref().map(|value| value.node.clone())
+                    };
+                    given.cloned().or_else(default).ok_or(())
+                });
+                match value {
+                    Ok(Value::Boolean(condition)) => Some(condition),
+                    _ => None,
+                }
+            });
+            match (directive.name.node.as_str(), condition) {
+                ("skip", Some(condition)) => !condition,
+                ("include", Some(condition)) => condition,
+                _ => true,
+            }
+        })
+    }
+}
+
+/// The spec's field collection of `set` into `fields`; with `conditions`, without what
+/// `@skip`/`@include` leave out (only the response's order needs that: a key left out is not
+/// in it).
+fn collect<'a>(
+    set: &'a SelectionSet,
+    document: &'a ExecutableDocument,
+    fields: &mut Fields<'a>,
+    conditions: Option<&Conditions<'_>>,
+) {
+    let included = |directives: &[_]| conditions.is_none_or(|conditions| conditions.include(directives));
     for selection in &set.items {
         match &selection.node {
-            Selection::Field(field) => {
+            Selection::Field(field) if included(&field.node.directives) => {
                 let field = &field.node;
                 let entry =
                     fields.entry(field.response_key().node.as_str()).or_insert((field.name.node.as_str(), Vec::new()));
                 entry.1.push(&field.selection_set.node);
             }
-            Selection::InlineFragment(fragment) => collect(&fragment.node.selection_set.node, document, fields),
-            Selection::FragmentSpread(spread) => {
+            Selection::InlineFragment(fragment) if included(&fragment.node.directives) => {
+                collect(&fragment.node.selection_set.node, document, fields, conditions)
+            }
+            Selection::FragmentSpread(spread) if included(&spread.node.directives) => {
                 if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect(&fragment.node.selection_set.node, document, fields);
+                    collect(&fragment.node.selection_set.node, document, fields, conditions);
                 }
             }
+            _ => {}
         }
     }
 }
 
-fn collect_all<'a>(sets: &[&'a SelectionSet], document: &'a ExecutableDocument) -> Fields<'a> {
+fn collect_all<'a>(
+    sets: &[&'a SelectionSet],
+    document: &'a ExecutableDocument,
+    conditions: Option<&Conditions<'_>>,
+) -> Fields<'a> {
     let mut fields = IndexMap::new();
     for set in sets {
-        collect(set, document, &mut fields);
+        collect(set, document, &mut fields, conditions);
     }
     fields
 }
 
 /// Reorders `value` (the result of the merged `sets`) and everything below it. The field
 /// order is worked out once per selection, not once per list item.
-fn reorder(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument) {
+fn reorder(value: &mut Value, sets: &[&SelectionSet], document: &ExecutableDocument, conditions: &Conditions<'_>) {
     if matches!(value, Value::List(_) | Value::Object(_)) {
-        reorder_with(value, &collect_all(sets, document), document);
+        reorder_with(value, &collect_all(sets, document, Some(conditions)), document, conditions);
     }
 }
 
-fn reorder_with(value: &mut Value, fields: &Fields<'_>, document: &ExecutableDocument) {
+fn reorder_with(value: &mut Value, fields: &Fields<'_>, document: &ExecutableDocument, conditions: &Conditions<'_>) {
     match value {
         Value::List(items) => {
-            let children: Vec<(&str, Fields<'_>)> =
-                fields.iter().map(|(key, (_, subsets))| (*key, collect_all(subsets, document))).collect();
+            let children: Vec<(&str, Fields<'_>)> = fields
+                .iter()
+                .map(|(key, (_, subsets))| (*key, collect_all(subsets, document, Some(conditions))))
+                .collect();
             for item in items {
                 match item {
                     Value::Object(map) => {
                         order(map, fields);
+                        unkeep(map, fields);
                         for (child, (_, child_fields)) in in_step(map, children.iter(), |(key, _)| key) {
-                            reorder_with(child, child_fields, document);
+                            reorder_with(child, child_fields, document, conditions);
                         }
                     }
-                    other => reorder_with(other, fields, document),
+                    other => reorder_with(other, fields, document, conditions),
                 }
             }
         }
         Value::Object(map) => {
             order(map, fields);
+            unkeep(map, fields);
             for (child, (_, (_, subsets))) in in_step(map, fields.iter(), |(key, _)| key) {
-                reorder(child, subsets, document);
+                reorder(child, subsets, document, conditions);
             }
         }
         _ => {}
+    }
+}
+
+/// Removes [`KEPT`] where `fields` select it (compared by length first, so most selections
+/// cost a few integer comparisons and no hashing).
+fn unkeep(map: &mut IndexMap<async_graphql::Name, Value>, fields: &Fields<'_>) {
+    if fields.keys().any(|key| *key == KEPT) {
+        map.shift_remove(KEPT);
     }
 }
 
@@ -385,7 +505,7 @@ impl Shape {
     }
 
     /// Repairs `response` of `document`'s operation `operation_name` (see the module docs);
-    /// `variables` are needed only when the operation selects `_entities`.
+    /// `variables` are needed only when the operation selects `_entities` or has variables.
     pub fn repair(
         &self,
         response: &mut Response,
@@ -407,8 +527,171 @@ impl Shape {
             types.fix_entity_paths(response, &missing);
         }
         types.null_failed_fields(response, &root);
-        reorder(&mut response.data, &root, document);
+        let conditions = Conditions { variables, definitions: &operation.variable_definitions };
+        reorder(&mut response.data, &root, document, &conditions);
     }
+}
+
+impl Shape {
+    /// The spec's Field Selection Merging (5.3.2) over every operation of `document`: fields
+    /// that answer under one response key must be the same field with the same arguments
+    /// wherever they can meet, and so, merged, must their selections. async-graphql checks
+    /// this only between fields of one selection set under one fragment type, so
+    /// `{ a: id ... on Query { a: active } }` or `{ s { a: id } s { a: active } }` ran, with
+    /// whichever field completed last in the response. Runs once per parsed document, after
+    /// the guard has refused fragment cycles and bounded the expanded size. (The spec's other
+    /// half, SameResponseShape between fields of two object types, is not checked here.)
+    pub fn check_merging(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        let merging = Merging { registry: &self.registry, document };
+        for (_, operation) in document.operations.iter() {
+            let root = match operation.node.ty {
+                OperationType::Query => "Query",
+                OperationType::Mutation => "Mutation",
+                OperationType::Subscription => "Subscription",
+            };
+            merging.check(&[(Some(root), &operation.node.selection_set.node)])?;
+        }
+        Ok(())
+    }
+}
+
+/// A field where a selection set selects it: on which type (`None` where the schema cannot
+/// tell, as under `_entities`).
+struct Occurrence<'a> {
+    parent: Option<&'a str>,
+    field: &'a async_graphql::Positioned<Field>,
+}
+
+struct Merging<'a> {
+    registry: &'a Registry,
+    document: &'a ExecutableDocument,
+}
+
+impl<'a> Merging<'a> {
+    /// Checks the fields `sets` select together (each on its type), then their selections.
+    fn check(&self, sets: &[(Option<&'a str>, &'a SelectionSet)]) -> ServerResult<()> {
+        let mut groups: IndexMap<&'a str, Vec<Occurrence<'a>>> = IndexMap::new();
+        let mut visited = std::collections::HashSet::new();
+        for (parent, set) in sets {
+            self.collect(*parent, set, &mut groups, &mut visited);
+        }
+        for (key, occurrences) in &groups {
+            // Occurrences on one object type are all equal once each equals the first; so one
+            // representative per type is compared with each new occurrence.
+            let mut representatives: Vec<&Occurrence<'a>> = Vec::new();
+            for occurrence in occurrences {
+                for representative in &representatives {
+                    if self.can_meet(representative.parent, occurrence.parent) {
+                        same_field(key, representative.field, occurrence.field)?;
+                    }
+                }
+                if !representatives.iter().any(|r| r.parent == occurrence.parent) {
+                    representatives.push(occurrence);
+                }
+            }
+            // Selections merge where their fields can meet: per object type, with the
+            // occurrences on abstract or unknown types.
+            let objects: Vec<Option<&str>> =
+                representatives.iter().map(|r| r.parent).filter(|p| self.is_object(*p)).collect();
+            let classes: Vec<Vec<&Occurrence<'a>>> = if objects.is_empty() {
+                vec![occurrences.iter().collect()]
+            } else {
+                objects
+                    .iter()
+                    .map(|object| {
+                        occurrences.iter().filter(|o| o.parent == *object || !self.is_object(o.parent)).collect()
+                    })
+                    .collect()
+            };
+            for class in classes {
+                let children: Vec<(Option<&'a str>, &'a SelectionSet)> = class
+                    .iter()
+                    .filter(|o| !o.field.node.selection_set.node.items.is_empty())
+                    .map(|o| (self.field_type(o), &o.field.node.selection_set.node))
+                    .collect();
+                if !children.is_empty() {
+                    self.check(&children)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The spec's field collection, ignoring `@skip`/`@include` (validation must hold for
+    /// every value of them), each field with the type it is selected on.
+    fn collect(
+        &self,
+        parent: Option<&'a str>,
+        set: &'a SelectionSet,
+        groups: &mut IndexMap<&'a str, Vec<Occurrence<'a>>>,
+        visited: &mut std::collections::HashSet<&'a str>,
+    ) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let key = field.node.alias.as_ref().unwrap_or(&field.node.name).node.as_str();
+                    groups.entry(key).or_default().push(Occurrence { parent, field });
+                }
+                Selection::InlineFragment(inline) => {
+                    let on = inline.node.type_condition.as_ref().map(|c| c.node.on.node.as_str());
+                    self.collect(on.or(parent), &inline.node.selection_set.node, groups, visited);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if let Some(fragment) = self.document.fragments.get(name).filter(|_| visited.insert(name)) {
+                        let on = Some(fragment.node.type_condition.node.on.node.as_str());
+                        self.collect(on, &fragment.node.selection_set.node, groups, visited);
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_object(&self, name: Option<&str>) -> bool {
+        name.and_then(|name| self.registry.types.get(name)).is_some_and(|t| !t.is_abstract())
+    }
+
+    /// Fields on two types can meet in one response object unless the types are two
+    /// different object types.
+    fn can_meet(&self, a: Option<&str>, b: Option<&str>) -> bool {
+        a == b || !self.is_object(a) || !self.is_object(b)
+    }
+
+    /// The named type of the field's value, if the schema knows it.
+    fn field_type(&self, occurrence: &Occurrence<'a>) -> Option<&'a str> {
+        let name = occurrence.field.node.name.node.as_str();
+        let field = self.registry.types.get(occurrence.parent?)?.field_by_name(name)?;
+        Some(async_graphql::registry::MetaTypeName::concrete_typename(&field.ty))
+    }
+}
+
+/// `GRAPHQL_VALIDATION_FAILED` unless `a` and `b` (under response key `key`) are the same
+/// field with the same arguments.
+fn same_field(
+    key: &str,
+    a: &async_graphql::Positioned<Field>,
+    b: &async_graphql::Positioned<Field>,
+) -> ServerResult<()> {
+    let conflict = |why: String| {
+        let message = format!(
+            "Fields \"{key}\" conflict because {why}. Use different aliases on the fields to fetch both if this was intentional."
+        );
+        let mut error = ServerError::new(message, Some(a.pos));
+        error.locations.push(b.pos);
+        Err(coded(error, "GRAPHQL_VALIDATION_FAILED"))
+    };
+    let (a, b) = (&a.node, &b.node);
+    if a.name.node != b.name.node {
+        return conflict(format!("\"{}\" and \"{}\" are different fields", a.name.node, b.name.node));
+    }
+    let same_arguments = a.arguments.len() == b.arguments.len()
+        && a.arguments
+            .iter()
+            .all(|(name, value)| b.get_argument(&name.node).is_some_and(|other| other.node == value.node));
+    if !same_arguments {
+        return conflict("they have differing arguments".to_owned());
+    }
+    Ok(())
 }
 
 /// What the schema and the document say about positions in the response.
@@ -424,8 +707,14 @@ impl Types<'_> {
     fn null_failed_fields(&self, response: &mut Response, root: &[&SelectionSet]) {
         let mut paths: Vec<Vec<PathSegment>> = response.errors.iter().map(|e| e.path.clone()).collect();
         paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        // Positions already made null by propagation: a sibling's error must not bring the
+        // object back (as `{}` with the sibling's null in it), whichever error came first.
+        let mut nulled: Vec<Vec<PathSegment>> = Vec::new();
         for path in paths {
             let Some(PathSegment::Field(key)) = path.last() else { continue };
+            if nulled.iter().any(|position| path.starts_with(position)) {
+                continue;
+            }
             let Some(parent) = value_at(&mut response.data, &path[..path.len() - 1]) else { continue };
             // A parent whose only selected fields all failed comes back as `null`, not `{}`.
             if *parent == Value::Null {
@@ -446,6 +735,9 @@ impl Types<'_> {
                     None => break,
                 }
             }
+            if end < path.len() {
+                nulled.push(path[..end].to_vec());
+            }
         }
     }
 
@@ -459,7 +751,7 @@ impl Types<'_> {
             let next = match segment {
                 PathSegment::Field(key) => {
                     let named = self.concrete(&current_type, value);
-                    let fields = collect_all(&sets, self.document);
+                    let fields = collect_all(&sets, self.document, None);
                     let Some((name, subsets)) = fields.get(key.as_str()) else { break };
                     let ty = match *name {
                         "__typename" => Some("String!".to_owned()),
@@ -507,7 +799,7 @@ impl Types<'_> {
     /// `null`, and the errors under it go, as for any unknown id.
     fn null_missing_nodes(&self, response: &mut Response, root: &[&SelectionSet]) {
         let mut positions = Vec::new();
-        for (key, (name, _)) in collect_all(root, self.document) {
+        for (key, (name, _)) in collect_all(root, self.document, None) {
             let at = vec![PathSegment::Field(key.to_owned())];
             match name {
                 "node" => positions.push(at),
@@ -666,6 +958,43 @@ mod tests {
         assert_eq!(sdl, expected);
     }
 
+    #[test]
+    fn a_null_propagated_to_an_object_stays_whichever_sibling_error_comes_first() {
+        let query = r#"{ s: roomSession(id: "x") { active participants { totalCount } } }"#;
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let error = |field: &str| {
+            let mut error = ServerError::new("failed", None);
+            error.path = vec![PathSegment::Field("s".into()), PathSegment::Field(field.into())];
+            error
+        };
+        for order in [["active", "participants"], ["participants", "active"]] {
+            // async-graphql drops failed fields, so an object whose fields all failed is null.
+            let mut response = Response::new(Value::from_json(serde_json::json!({ "s": null })).unwrap());
+            response.errors = order.iter().map(|field| error(field)).collect();
+            Shape::of_schema().repair(&mut response, &document, None, None);
+            // `participants` is non-null, so the session is null, not `{"active": null}`.
+            assert_eq!(response.data.into_json().unwrap(), serde_json::json!({ "s": null }), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn an_object_whose_fields_are_all_skipped_is_empty_not_null() {
+        let query = "query($no: Boolean!) { s: roomSession(id: \"x\") { id @include(if: $no) } }";
+        let mut document = async_graphql::parser::parse_query(query).unwrap();
+        keep_empty_objects(&mut document);
+        let operation = operation(&document, None).unwrap();
+        let session = match &operation.selection_set.node.items[0].node {
+            Selection::Field(field) => &field.node.selection_set.node,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(&session.items[0].node, Selection::Field(f) if f.node.alias.as_ref().unwrap().node == KEPT));
+        // What async-graphql answers for it, once `id` is skipped.
+        let json = serde_json::json!({ "s": { KEPT: "RoomSession" } });
+        let mut response = Response::new(Value::from_json(json).unwrap());
+        Shape::of_schema().repair(&mut response, &document, None, None);
+        assert_eq!(response.data.into_json().unwrap().to_string(), r#"{"s":{}}"#);
+    }
+
     /// The keys of every object of `value`, depth first, as `path: k1,k2`.
     fn key_orders(value: &Value, path: &str, out: &mut Vec<String>) {
         match value {
@@ -698,7 +1027,12 @@ mod tests {
         });
         let mut value = Value::from_json(json).unwrap();
 
-        reorder(&mut value, &[&operation.selection_set.node], &document);
+        reorder(
+            &mut value,
+            &[&operation.selection_set.node],
+            &document,
+            &Conditions { variables: None, definitions: &[] },
+        );
 
         let mut orders = Vec::new();
         key_orders(&value, "", &mut orders);

@@ -1,4 +1,5 @@
-//! The committed SDL is the served schema, and responses keep the selection set's order.
+//! The committed SDL is the served schema, and responses keep the selection set's order and
+//! the spec's execution rules where async-graphql alone would not.
 
 use serde_json::json;
 use telnyx_rooms_graphql::schema::{build, SchemaOptions};
@@ -53,6 +54,52 @@ async fn responses_keep_the_selection_sets_field_order() {
         from += at + key.len();
     }
     assert!(text.ends_with(&format!("\"id\":\"{}\"}}}}}}", ids::SINGLE_SESSION)), "session id comes last: {text}");
+}
+
+#[tokio::test]
+async fn skipped_selections_place_no_key_and_leave_objects_empty_not_null() {
+    let (_upstream, app) = spawn_sample().await;
+    let session = ids::SINGLE_SESSION;
+    let query = format!(
+        r#"query($no: Boolean!) {{ roomSession(id: "{session}") {{ id @include(if: $no) participants(first: 1) {{
+            __typename @include(if: $no) totalCount __typename }} }} }}"#
+    );
+    let text = app.post(&query, json!({ "no": false }), None).await.text().await.unwrap();
+    let expected =
+        r#"{"data":{"roomSession":{"participants":{"totalCount":1,"__typename":"RoomParticipantConnection"}}}}"#;
+    assert_eq!(text, expected);
+
+    let query = format!(r#"{{ roomSession(id: "{session}") {{ id @skip(if: true) }} }}"#);
+    let text = app.post(&query, json!({}), None).await.text().await.unwrap();
+    assert_eq!(text, r#"{"data":{"roomSession":{}}}"#);
+    let text = app.post("{ __typename @skip(if: true) }", json!({}), None).await.text().await.unwrap();
+    assert_eq!(text, r#"{"data":{}}"#);
+}
+
+#[tokio::test]
+async fn fields_under_one_response_key_must_be_one_field_wherever_they_meet() {
+    let (_upstream, app) = spawn_sample().await;
+    let session = ids::SINGLE_SESSION;
+    let conflicting = [
+        format!(r#"{{ a: __typename ... on Query {{ a: roomSession(id: "{session}") {{ id }} }} }}"#),
+        format!(r#"{{ s: roomSession(id: "{session}") {{ a: id }} s: roomSession(id: "{session}") {{ a: active }} }}"#),
+        format!(r#"{{ node(id: "{session}") {{ x: id ... on RoomSession {{ x: active }} }} }}"#),
+        format!(
+            r#"{{ roomSession(id: "{session}") {{ id }} ...F }} fragment F on Query {{ roomSession(id: "{}") {{ id }} }}"#,
+            ids::MEDIUM_SESSION
+        ),
+    ];
+    for query in &conflicting {
+        let body: serde_json::Value = app.post(query, json!({}), None).await.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{query}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("conflict"), "{body}");
+        assert!(body.get("data").is_none(), "{body}");
+    }
+    // Merged selections of one field are one selection.
+    let query =
+        format!(r#"{{ s: roomSession(id: "{session}") {{ a: id }} s: roomSession(id: "{session}") {{ b: id }} }}"#);
+    let text = app.post(&query, json!({}), None).await.text().await.unwrap();
+    assert_eq!(text, format!(r#"{{"data":{{"s":{{"a":"{session}","b":"{session}"}}}}}}"#));
 }
 
 /// What a client or a gateway reads from an SDL: every type, field, argument, description and
