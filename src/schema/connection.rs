@@ -99,28 +99,52 @@ where
     E: ListEndpoint,
     N: ConnectionNode,
 {
-    let codec = CursorCodec::for_connection([endpoint.identity().as_str()]);
-    let relay = args.parse(&codec, ctx.data_unchecked::<Limits>().max_first_last)?;
-    let upstream = super::upstream(ctx);
     let selection = ctx.look_ahead();
-    let needs_items = selection.field("edges").exists() || selection.field("nodes").exists();
-    let needs_total = selection.field("totalCount").exists() || selection.field("pageInfo").exists();
+    let needs = Needs {
+        items: selection.field("edges").exists() || selection.field("nodes").exists(),
+        total: selection.field("totalCount").exists() || selection.field("pageInfo").exists(),
+    };
+    let max = ctx.data_unchecked::<Limits>().max_first_last;
+    let (slice, codec) = load_slice(&super::upstream(ctx), max, &endpoint, args, needs).await?;
+    Ok(Connection { slice: slice.map(node), codec })
+}
 
-    let mut window = match resolve(relay, upstream.known_total(&endpoint)) {
+/// What a connection's selection set needs fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Its items (`edges` or `nodes` is selected).
+    pub items: bool,
+    /// The list's total (`totalCount` or `pageInfo` is selected).
+    pub total: bool,
+}
+
+/// The window of `endpoint` that `args` ask for (at most `max` items), and the cursors of the
+/// connection: [`load`]'s work without a resolver's context, so a compiled plan
+/// ([`super::plan`]) pages exactly as the resolver does.
+pub async fn load_slice<E: ListEndpoint>(
+    upstream: &super::Upstream,
+    max: u64,
+    endpoint: &E,
+    args: ConnectionArgs,
+    needs: Needs,
+) -> Result<(Slice<Arc<E::Item>>, CursorCodec), AppError> {
+    let codec = CursorCodec::for_connection([endpoint.identity().as_str()]);
+    let relay = args.parse(&codec, max)?;
+    let mut window = match resolve(relay, upstream.known_total(endpoint)) {
         WindowOrTotal::Window(window) => window,
-        WindowOrTotal::NeedsTotal => match resolve(relay, Some(upstream.total(&endpoint).await?)) {
+        WindowOrTotal::NeedsTotal => match resolve(relay, Some(upstream.total(endpoint).await?)) {
             WindowOrTotal::Window(window) => window,
             WindowOrTotal::NeedsTotal => unreachable!("resolve always yields a window once the total is known"),
         },
     };
     let mut corrected_once = false;
     let slice = loop {
-        if !needs_items || window.is_empty() {
-            let total = if needs_items || needs_total { upstream.total(&endpoint).await? } else { 0 };
+        if !needs.items || window.is_empty() {
+            let total = if needs.items || needs.total { upstream.total(endpoint).await? } else { 0 };
             break Slice::without_items(window, total);
         }
-        let pages = upstream.pages(&endpoint, &plan(window)).await?;
-        let total = upstream.known_total(&endpoint).unwrap_or_else(|| {
+        let pages = upstream.pages(endpoint, &plan(window)).await?;
+        let total = upstream.known_total(endpoint).unwrap_or_else(|| {
             pages.iter().map(|(page, list)| page.offset() + list.items.len() as u64).max().unwrap_or(0)
         });
         match recheck(relay, window, total) {
@@ -135,7 +159,7 @@ where
             }
         }
     };
-    Ok(Connection { slice: slice.map(node), codec })
+    Ok((slice, codec))
 }
 
 /// A connection over a list already in memory (a room-scoped caller's rooms), with the same
