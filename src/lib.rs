@@ -21,7 +21,9 @@
 //!   or validates anything.
 //! - [`schema`]: GraphQL types and thin resolvers; an executor around async-graphql (document
 //!   limits, document cache and APQ, spec repairs, error codes, the error cap); request-scoped
-//!   loaders that batch and deduplicate upstream pages and items.
+//!   loaders that batch and deduplicate upstream pages and items; `schema::plan`: compiled
+//!   plans that answer known queries without async-graphql's per-field machinery, which stays
+//!   the reference they fall back to.
 //! - [`pagination`]: pure maths — Relay arguments to a window, a window to upstream pages,
 //!   and cursors — property-tested against naive models.
 //! - [`telnyx`]: the upstream client (retries, deadline, in-flight bound) and its wire types;

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql::BatchRequest;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, State};
@@ -53,7 +53,7 @@ use crate::auth::trusted_documents::TrustedDocuments;
 use crate::auth::{Authenticator, Caller, READ_SCOPE, WRITE_SCOPE};
 use crate::error::AppError;
 use crate::live::{Hub, Webhooks};
-use crate::schema::{is_request_error, Executor, RequestLimits, RequestPolicy, RoomScope, Upstream, OPERATION_HEADER};
+use crate::schema::{is_request_error, Executor, RequestLimits, RequestPolicy, RoomScope, Upstream};
 use crate::telnyx::{Client, Credential};
 
 pub use admission::FederationSdl;
@@ -376,34 +376,43 @@ async fn execute(
     if crate::telemetry::ftv1::requested(headers) {
         batch = batch.data(crate::telemetry::ftv1::Requested);
     }
-    let response = state.executor.execute_batch(batch, policy).await;
+    let single = matches!(batch, BatchRequest::Single(_));
+    let answers = state.executor.execute_batch(batch, policy).await;
 
-    let responses: Vec<&async_graphql::Response> = match &response {
-        BatchResponse::Single(r) => vec![r],
-        BatchResponse::Batch(rs) => rs.iter().collect(),
-    };
-    for r in &responses {
-        let name = r.http_headers.get(OPERATION_HEADER).and_then(|v| v.to_str().ok());
-        let operation = operation_label(name);
-        let code = match first_code(r) {
-            Some(code) => code.to_owned(),
-            None if r.errors.is_empty() => "OK".to_owned(),
-            None => "INTERNAL".to_owned(),
+    for answer in &answers {
+        let operation = operation_label(answer.operation());
+        let code = match answer.response() {
+            None => "OK".to_owned(),
+            Some(r) => match first_code(r) {
+                Some(code) => code.to_owned(),
+                None if r.errors.is_empty() => "OK".to_owned(),
+                None => "INTERNAL".to_owned(),
+            },
         };
         metrics::counter!("graphql_operations_total", "operation" => operation, "code" => code).increment(1);
     }
-    let status = match (&response, media) {
-        (BatchResponse::Single(r), _) if first_code(r) == Some("METHOD_NOT_ALLOWED") => {
+    let mut status = StatusCode::OK;
+    if let (true, Some(r)) = (single, answers[0].response()) {
+        if first_code(r) == Some("METHOD_NOT_ALLOWED") {
             return method_not_allowed(media);
         }
-        (BatchResponse::Single(r), Media::GraphQlResponse) if is_request_error(r) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::OK,
-    };
-    let body = match &response {
-        BatchResponse::Single(r) => serde_json::to_vec(&Body::from(r)),
-        BatchResponse::Batch(rs) => serde_json::to_vec(&rs.iter().map(Body::from).collect::<Vec<_>>()),
-    };
-    let body = body.unwrap_or_else(|_| br#"{"errors":[{"message":"response not serialisable"}]}"#.to_vec());
+        if media == Media::GraphQlResponse && is_request_error(r) {
+            status = StatusCode::BAD_REQUEST;
+        }
+    }
+    let mut body = Vec::new();
+    if single {
+        answers[0].write_json(&mut body);
+    } else {
+        body.push(b'[');
+        for (index, answer) in answers.iter().enumerate() {
+            if index > 0 {
+                body.push(b',');
+            }
+            answer.write_json(&mut body);
+        }
+        body.push(b']');
+    }
     (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
 }
 
@@ -411,26 +420,6 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
     match response.errors.first()?.extensions.as_ref()?.get("code")? {
         async_graphql::Value::String(code) => Some(code),
         _ => None,
-    }
-}
-
-/// The spec's response map, serialised straight from async-graphql's ordered values (so
-/// the selection set's order survives): `data` is absent, not null, when execution never
-/// started.
-#[derive(serde::Serialize)]
-struct Body<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a async_graphql::Value>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    errors: &'a [async_graphql::ServerError],
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
-}
-
-impl<'a> From<&'a async_graphql::Response> for Body<'a> {
-    fn from(response: &'a async_graphql::Response) -> Self {
-        let data = (!is_request_error(response)).then_some(&response.data);
-        Body { data, errors: &response.errors, extensions: &response.extensions }
     }
 }
 

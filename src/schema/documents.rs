@@ -13,6 +13,8 @@ use async_graphql::parser::types::ExecutableDocument;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
+use super::plan::Plan;
+
 /// A cached document with the SHA-256 of its text (lowercase hex), for checking an APQ hash.
 #[derive(Clone)]
 pub(super) struct Cached {
@@ -22,24 +24,30 @@ pub(super) struct Cached {
 }
 
 /// The operations of a cached document (by the name a request selects it with) that have
-/// passed async-graphql's full validation. async-graphql validates every request afresh,
-/// which was a fifth of a small query's instructions; its outcome depends only on the
-/// document, the operation and the variable values, and for the values
-/// [`super::spec::variables_plainly_valid`] accepts, not on those either.
+/// passed async-graphql's full validation, each with its compiled plan if it has one.
+/// async-graphql validates every request afresh, which was a fifth of a small query's
+/// instructions; its outcome depends only on the document, the operation and the variable
+/// values, and for the values [`super::spec::variables_plainly_valid`] accepts, not on those
+/// either.
 #[derive(Default)]
-pub(super) struct Validated(Mutex<Vec<Option<String>>>);
+pub(super) struct Validated(Mutex<Vec<Passed>>);
+
+/// An operation's name and plan.
+type Passed = (Option<String>, Option<Arc<Plan>>);
 
 impl Validated {
-    pub fn contains(&self, operation: Option<&str>) -> bool {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().any(|o| o.as_deref() == operation)
+    /// `None` unless `operation` has passed; then its plan, if it compiled to one.
+    pub fn get(&self, operation: Option<&str>) -> Option<Option<Arc<Plan>>> {
+        let passed = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        passed.iter().find(|(o, _)| o.as_deref() == operation).map(|(_, plan)| plan.clone())
     }
 
-    /// Records that `operation` passed. A document has few operations, and a request's name
-    /// that selects none never passes.
-    pub fn insert(&self, operation: Option<&str>) {
+    /// Records that `operation` passed, with its plan. A document has few operations, and a
+    /// request's name that selects none never passes.
+    pub fn insert(&self, operation: Option<&str>, plan: Option<Plan>) {
         let mut passed = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !passed.iter().any(|o| o.as_deref() == operation) {
-            passed.push(operation.map(str::to_owned));
+        if !passed.iter().any(|(o, _)| o.as_deref() == operation) {
+            passed.push((operation.map(str::to_owned), plan.map(Arc::new)));
         }
     }
 }

@@ -3,19 +3,23 @@
 //! also serves Apollo's automatic persisted queries), the checks and repairs of
 //! [`super::spec`], and codes for async-graphql's errors.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::stream::{BoxStream, StreamExt};
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult, Value};
+use async_graphql::{BatchRequest, Request, Response, ServerError, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
 use super::documents::{sha256_hex, Documents, Validated};
+use super::plan::{self, Plan};
+use super::scope::RoomScope;
 use super::shared::{Frame, Shared};
 use super::spec::{self, coded, Shape};
 use super::EventUpstreams;
+use super::Upstream;
 use super::{AppSchema, OPERATION_HEADER};
 use crate::error::{code_graphql_error, hide_suggestions, rejection_error};
 use crate::guard::{self, DocumentLimits};
@@ -40,6 +44,63 @@ pub struct Streaming {
     /// Who the operation reads as: identical subscriptions share a resolution only within one
     /// audience (the upstream credential's digest and the room scope).
     pub audience: String,
+}
+
+/// What running one request gives: async-graphql's response, or the response map a
+/// compiled plan wrote (which never has errors).
+pub enum Answer {
+    /// The reference executor's response, checked, repaired and coded.
+    Response(Response),
+    /// A compiled plan's JSON response map, and the name of the operation it ran.
+    Written {
+        /// `{"data":{...}}`.
+        json: Vec<u8>,
+        /// For metrics, when the client did not send `operationName`.
+        operation: Option<String>,
+    },
+}
+
+impl Answer {
+    /// The executed operation's name, if it has one.
+    pub fn operation(&self) -> Option<&str> {
+        match self {
+            Answer::Response(response) => response.http_headers.get(OPERATION_HEADER).and_then(|v| v.to_str().ok()),
+            Answer::Written { operation, .. } => operation.as_deref(),
+        }
+    }
+
+    /// The response, unless a plan wrote it.
+    pub fn response(&self) -> Option<&Response> {
+        match self {
+            Answer::Response(response) => Some(response),
+            Answer::Written { .. } => None,
+        }
+    }
+
+    /// Appends the GraphQL response map: `data` is absent, not null, when execution never
+    /// started; async-graphql's ordered values are serialised as they are, so the selection
+    /// set's order survives.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        #[derive(serde::Serialize)]
+        struct Map<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a Value>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            errors: &'a [ServerError],
+            #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            extensions: &'a std::collections::BTreeMap<String, Value>,
+        }
+        match self {
+            Answer::Response(response) => {
+                let data = (!super::shared::is_request_error(response)).then_some(&response.data);
+                let map = Map { data, errors: &response.errors, extensions: &response.extensions };
+                if serde_json::to_writer(&mut *out, &map).is_err() {
+                    out.extend_from_slice(br#"{"errors":[{"message":"response not serialisable"}]}"#);
+                }
+            }
+            Answer::Written { json, .. } => out.extend_from_slice(json),
+        }
+    }
 }
 
 /// The most errors one response carries; the rest are summed up in one more, as graphql-js
@@ -121,27 +182,32 @@ impl Executor {
     }
 
     /// Runs every request of a batch concurrently, answering in order.
-    pub async fn execute_batch(&self, batch: BatchRequest, policy: RequestPolicy) -> BatchResponse {
+    pub async fn execute_batch(&self, batch: BatchRequest, policy: RequestPolicy) -> Vec<Answer> {
         match batch {
-            BatchRequest::Single(request) => BatchResponse::Single(self.execute(request, policy).await),
-            BatchRequest::Batch(requests) => BatchResponse::Batch(
-                futures::future::join_all(requests.into_iter().map(|request| self.execute(request, policy))).await,
-            ),
+            BatchRequest::Single(request) => vec![self.execute(request, policy).await],
+            BatchRequest::Batch(requests) => {
+                futures::future::join_all(requests.into_iter().map(|request| self.execute(request, policy))).await
+            }
         }
     }
 
     /// Runs one request; with an ftv1 trace in its extensions when it asked for one
     /// ([`ftv1::Requested`]), covering everything from here to its final errors.
-    pub async fn execute(&self, mut request: Request, policy: RequestPolicy) -> Response {
+    pub async fn execute(&self, mut request: Request, policy: RequestPolicy) -> Answer {
         let trace = ftv1::Recorder::for_request(&mut request);
         let traced = trace
             .as_ref()
             .map(|_| self.traced.get_or_init(|| super::builder(&self.options).extension(ftv1::Ftv1).finish()));
-        let mut response = self.finish(self.run(traced, request, policy).await);
-        if let Some(trace) = trace {
-            trace.attach(&mut response);
+        match self.run(traced, request, policy).await {
+            Answer::Response(response) => {
+                let mut response = self.finish(response);
+                if let Some(trace) = trace {
+                    trace.attach(&mut response);
+                }
+                Answer::Response(response)
+            }
+            written => written,
         }
-        response
     }
 
     /// Runs one request on a streaming transport: a subscription yields a frame per event;
@@ -245,22 +311,33 @@ impl Executor {
 
     /// Runs a request on `traced` if given, else on the plain schema: the one that validates
     /// in full, or for a document and operation that passed it before, with variable values
-    /// that cannot change that, the one that does not again.
-    async fn run(&self, traced: Option<&AppSchema>, mut request: Request, policy: RequestPolicy) -> Response {
+    /// that cannot change that, the one that does not again, after the operation's compiled
+    /// plan if it has one (see [`super::plan`]).
+    async fn run(&self, traced: Option<&AppSchema>, mut request: Request, policy: RequestPolicy) -> Answer {
         let Found { document, validated } = match self.document(&mut request).await {
             Ok(found) => found,
-            Err(error) => return Response::from_errors(vec![error]),
+            Err(error) => return Answer::Response(Response::from_errors(vec![error])),
         };
         let operation_name = request.operation_name.clone();
         let checks = spec::Checks { introspection: self.introspection, policy };
         let selected = match spec::check(&document, operation_name.as_deref(), &request.variables, checks) {
             Ok(selected) => selected,
-            Err(error) => return Response::from_errors(vec![error]),
+            Err(error) => return Answer::Response(Response::from_errors(vec![error])),
         };
         let asked = operation_name.as_deref();
-        let skip_validation = traced.is_none()
-            && validated.as_ref().is_some_and(|validated| validated.contains(asked))
-            && spec::variables_plainly_valid(&document, asked, &request.variables);
+        let passed = validated.as_ref().and_then(|validated| validated.get(asked));
+        let skip_validation =
+            traced.is_none() && passed.is_some() && spec::variables_plainly_valid(&document, asked, &request.variables);
+        let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
+        let span = crate::telemetry::spans::operation(describe, &request.query);
+        if let Some(plan) = passed.flatten().filter(|_| skip_validation) {
+            let planned = tracing::Instrument::instrument(self.run_plan(&plan, &request), span.clone()).await;
+            let outcome = if planned.is_some() { "answered" } else { "fell_back" };
+            metrics::counter!("graphql_compiled_plans_total", "outcome" => outcome).increment(1);
+            if let Some(json) = planned {
+                return Answer::Written { json, operation: spec::operation_name(&document, asked) };
+            }
+        }
         let schema = match traced {
             _ if skip_validation => self.fast.get_or_init(|| {
                 super::builder(&self.options).validation_mode(async_graphql::ValidationMode::Fast).finish()
@@ -271,12 +348,10 @@ impl Executor {
         request.set_parsed_query((*document).clone());
         // For `_entities`, and for `@skip`/`@include` on variables, which decide the order.
         let variables = (selected.entities || !request.variables.is_empty()).then(|| request.variables.clone());
-        let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
-        let span = crate::telemetry::spans::operation(describe, &request.query);
         let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
         if let Some(validated) = validated.filter(|_| !skip_validation) {
             if !super::shared::is_request_error(&response) {
-                validated.insert(asked);
+                validated.insert(asked, plan::compile(&document, asked));
             }
         }
         if selected.federation_sdl {
@@ -287,7 +362,20 @@ impl Executor {
         if let Some(value) = spec::operation_name(&document, operation_name.as_deref()).and_then(|n| n.parse().ok()) {
             response.http_headers.insert(OPERATION_HEADER, value);
         }
-        response
+        Answer::Response(response)
+    }
+
+    /// Runs `plan` for `request`, unless its caller is room-scoped (whose checks only the
+    /// resolvers make); `None` where async-graphql must answer.
+    async fn run_plan(&self, plan: &Plan, request: &Request) -> Option<Vec<u8>> {
+        let upstream = request.data.get(&TypeId::of::<Arc<Upstream>>())?.downcast_ref::<Arc<Upstream>>()?;
+        let scope = request.data.get(&TypeId::of::<RoomScope>()).and_then(|scope| scope.downcast_ref::<RoomScope>());
+        if scope.is_some_and(|scope| scope.rooms().is_some()) {
+            return None;
+        }
+        let limits =
+            plan::Limits { max_first_last: self.options.max_first_last, max_complexity: self.options.max_complexity };
+        plan.run(upstream, &request.variables, limits).await
     }
 
     /// Whether `request` would run an operation of `kind` (false where its document cannot

@@ -272,7 +272,7 @@ pub fn operation_type(document: &ExecutableDocument, name: Option<&str>) -> Opti
     operation(document, name).map(|operation| operation.ty)
 }
 
-fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
+pub(super) fn operation<'a>(document: &'a ExecutableDocument, name: Option<&str>) -> Option<&'a OperationDefinition> {
     match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(&op.node),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),

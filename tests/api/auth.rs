@@ -505,6 +505,26 @@ async fn a_session_outside_the_rooms_is_not_found_and_costs_one_session_lookup()
 }
 
 #[tokio::test]
+async fn a_known_document_is_narrowed_to_the_rooms_as_the_first_time_it_ran() {
+    let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
+    let (upstream, app) = spawn_jwt(&idp).await;
+    let s = scoped(&upstream);
+    // A document compiled plans answer once it is known: the room scope still applies.
+    let query = "query($id: ID!) { roomSession(id: $id) { id participants(first: 1) { totalCount } } }";
+
+    let inside = as_scoped(&app, &s, query, json!({ "id": ids::ACTIVE_SESSION })).await;
+    let again = as_scoped(&app, &s, query, json!({ "id": ids::ACTIVE_SESSION })).await;
+    let before = upstream.log.count();
+    let outside = as_scoped(&app, &s, query, json!({ "id": ids::MEDIUM_SESSION })).await;
+
+    assert!(inside.get("errors").is_none(), "{inside}");
+    assert_eq!(again, inside);
+    assert_eq!(outside["data"]["roomSession"], Value::Null, "{outside}");
+    assert!(error_codes(&outside).iter().all(|c| c == "NOT_FOUND"), "{outside}");
+    assert_eq!(upstream.log.count(), before + 1, "its session looked up, no participants of another room listed");
+}
+
+#[tokio::test]
 async fn lists_are_narrowed_to_the_tokens_rooms() {
     let idp = Idp::start(vec![jwk(Algorithm::ES256, "ec")]).await;
     let (upstream, app) = spawn_jwt(&idp).await;

@@ -22,6 +22,7 @@ mod negotiation;
 mod node;
 mod operations;
 mod pagination;
+mod plans;
 mod process;
 mod protocol;
 mod proxies;
