@@ -1,28 +1,28 @@
-//! Request-scoped upstream access: one DataLoader per GraphQL request and credential.
+//! Request-scoped upstream access: one cache of loads per GraphQL request and credential.
 //!
 //! Identical requests within one GraphQL request (aliases, repeated fields, many participants
-//! of one session) go upstream once, because the loader's cache is on; items a list returned
-//! are fed to the item cache, so looking one up later costs nothing. Nothing outlives the
-//! request, so nothing is shared between requests or credentials. Each key's result is its own
-//! `Result`, so one failing key never fails the other keys of the same batch.
+//! of one session) go upstream once: each key's load is one shared future, kept for the
+//! request, which every field asking for it awaits, whether it is still in flight or done;
+//! items a list returned are put in as done loads, so looking one up later costs nothing.
+//! Nothing outlives the request, so nothing is shared between requests or credentials. Each
+//! key's result is its own `Result`, so one failing key never fails another.
+//!
+//! (This was async-graphql's `DataLoader`, which batches keys for APIs that can fetch many
+//! at once. Telnyx's REST cannot, so it only added a spawned task, a timer and a channel to
+//! every upstream request, and it did not share loads still in flight.)
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::error::AppError;
 use crate::pagination::Page;
 use crate::telemetry::spans;
-use crate::telnyx::{
-    Action, Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage, ParticipantById, Participants,
-    RoomById, RoomSessions, Rooms, SessionById, SessionParticipants, Sessions, UpstreamError,
-};
+use crate::telnyx::{Action, Call, Client, Credential, Identified, ItemEndpoint, ListEndpoint, ListPage};
 
 /// Per-request bounds on upstream work.
 #[derive(Debug, Clone)]
@@ -63,54 +63,60 @@ impl UpstreamLoader {
     }
 }
 
-impl<E: ListEndpoint> Loader<PageKey<E>> for UpstreamLoader {
-    type Value = Result<Arc<ListPage<E::Item>>, AppError>;
-    type Error = Infallible;
+/// What loading one key of type `Self` gives.
+trait Load: Send + Sync + std::hash::Hash + Eq + Clone + 'static {
+    type Value: Clone + Send + Sync + 'static;
 
-    async fn load(&self, keys: &[PageKey<E>]) -> Result<HashMap<PageKey<E>, Self::Value>, Infallible> {
-        let fetches = keys.iter().map(|key| async move {
-            let page = match self.spend() {
-                Ok(()) => self.client.list(&self.call, &key.endpoint, key.page).await.map_err(AppError::from),
-                Err(error) => Err(error),
-            };
-            (key.clone(), page.map(Arc::new))
-        });
-        Ok(futures::future::join_all(fetches).await.into_iter().collect())
+    /// Loads it, spending one upstream request of the budget.
+    fn load(self, loader: Arc<UpstreamLoader>) -> BoxFuture<'static, Self::Value>;
+}
+
+impl<E: ListEndpoint> Load for PageKey<E> {
+    type Value = Result<Arc<ListPage<E::Item>>, AppError>;
+
+    fn load(self, loader: Arc<UpstreamLoader>) -> BoxFuture<'static, Self::Value> {
+        async move {
+            loader.spend()?;
+            let page = loader.client.list(&loader.call, &self.endpoint, self.page).await?;
+            Ok(Arc::new(page))
+        }
+        .boxed()
     }
 }
 
 /// Item keys are the item endpoints themselves (`ParticipantById(id)`, ...).
-impl<E: ItemEndpoint> Loader<E> for UpstreamLoader {
+impl<E: ItemEndpoint> Load for E {
     type Value = Result<Option<Arc<E::Item>>, AppError>;
-    type Error = Infallible;
 
-    async fn load(&self, keys: &[E]) -> Result<HashMap<E, Self::Value>, Infallible> {
-        let fetches = keys.iter().map(|key| async move {
-            let item = match self.spend() {
-                Ok(()) => self.client.item(&self.call, key).await.map_err(AppError::from),
-                Err(error) => Err(error),
-            };
-            (key.clone(), item.map(|item| item.map(Arc::new)))
-        });
-        Ok(futures::future::join_all(fetches).await.into_iter().collect())
+    fn load(self, loader: Arc<UpstreamLoader>) -> BoxFuture<'static, Self::Value> {
+        async move {
+            loader.spend()?;
+            Ok(loader.client.item(&loader.call, &self).await?.map(Arc::new))
+        }
+        .boxed()
     }
 }
 
-type SharedLoad<V> = Shared<BoxFuture<'static, Option<V>>>;
+/// A key's load: done (a value a list or a write brought, or a load finished), or running.
+#[derive(Clone)]
+enum Slot<V> {
+    Done(V),
+    Running(Shared<BoxFuture<'static, V>>),
+}
+
+type Slots<K> = HashMap<K, Slot<<K as Load>::Value>>;
 
 /// The upstream as seen by one GraphQL request.
 pub struct Upstream {
     /// The loader, or why this request may not reach Telnyx at all (no credential, or a
     /// missing scope): every field that needs upstream data then fails with that error and
     /// nothing is sent, while fields that need none still resolve.
-    loader: Result<Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError>,
+    loader: Result<Arc<UpstreamLoader>, AppError>,
     /// How this request writes to Telnyx, or why it may not.
     writer: Result<(Client, Call), AppError>,
-    /// Loads in flight, by key type then key. async-graphql's DataLoader caches results but
-    /// not loads in flight, so a key asked for again before its first load finished (e.g. the
-    /// session of each participant, while the session is still loading) would go upstream
-    /// twice; sharing the first load's future makes it once.
-    in_flight: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Loads, in flight or done, by key type then key: a key asked for again while its first
+    /// load is still running (e.g. the session of each participant) awaits that load.
+    loads: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
     /// Totals learnt so far in this request, by list identity, so that `last` without
     /// `before` can skip its counting request.
     totals: Mutex<HashMap<String, u64>>,
@@ -129,47 +135,38 @@ impl Upstream {
         let writer = write.map(|credential| (client.clone(), call(credential)));
         let loader = read.map(|credential| {
             let call = call(credential);
-            let loader = UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) };
-            // No batching delay: REST has no batch endpoint, and sibling fields register
-            // their keys in the same poll anyway, so deduplication does not need one. Loads
-            // run in the operation's span, so their upstream spans are its children.
-            let spawn = |load| tokio::spawn(tracing::Instrument::in_current_span(load));
-            Arc::new(DataLoader::with_cache(loader, spawn, HashMapCache::default()).delay(Duration::ZERO))
+            Arc::new(UpstreamLoader { client, call, budget: AtomicUsize::new(limits.max_upstream_requests) })
         });
-        Self { loader, writer, in_flight: Mutex::default(), totals: Mutex::default() }
+        Self { loader, writer, loads: Mutex::default(), totals: Mutex::default() }
     }
 
-    fn loader(&self) -> Result<&Arc<DataLoader<UpstreamLoader, HashMapCache>>, AppError> {
+    fn loader(&self) -> Result<&Arc<UpstreamLoader>, AppError> {
         self.loader.as_ref().map_err(Clone::clone)
     }
 
-    /// Loads `key` through the DataLoader, joining a load of the same key already in flight.
-    async fn load<K>(&self, key: K) -> Result<Option<<UpstreamLoader as Loader<K>>::Value>, AppError>
-    where
-        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-        UpstreamLoader: Loader<K, Error = Infallible>,
-    {
+    /// `key`'s load: the one this request already made or started, else a new one. It runs
+    /// as the fields awaiting it poll it, in their span, so its upstream span is a child of
+    /// the operation's.
+    async fn load<K: Load>(&self, key: K) -> Result<K::Value, AppError> {
         let loader = self.loader()?.clone();
-        let load = {
-            let mut in_flight = self.in_flight.lock().expect("in-flight lock");
-            let loads = in_flight
-                .entry(TypeId::of::<K>())
-                .or_insert_with(|| Box::new(HashMap::<K, SharedLoad<<UpstreamLoader as Loader<K>>::Value>>::new()))
-                .downcast_mut::<HashMap<K, SharedLoad<<UpstreamLoader as Loader<K>>::Value>>>()
-                .expect("entries are keyed by their type");
-            loads
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    async move {
-                        let Ok(value) = loader.load_one(key).await;
-                        value
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
-        };
-        Ok(load.await)
+        let slot = self.with_loads(|loads: &mut Slots<K>| {
+            loads.entry(key.clone()).or_insert_with(|| Slot::Running(key.load(loader).shared())).clone()
+        });
+        Ok(match slot {
+            Slot::Done(value) => value,
+            Slot::Running(load) => load.await,
+        })
+    }
+
+    /// Runs `f` on the loads of keys of type `K`.
+    fn with_loads<K: Load, R>(&self, f: impl FnOnce(&mut Slots<K>) -> R) -> R {
+        let mut loads = self.loads.lock().expect("loads lock");
+        let typed = loads
+            .entry(TypeId::of::<K>())
+            .or_insert_with(|| Box::new(Slots::<K>::new()))
+            .downcast_mut::<Slots<K>>()
+            .expect("entries are keyed by their type");
+        f(typed)
     }
 
     /// Fetches `pages` of `endpoint` concurrently, in the order given, and remembers what
@@ -180,15 +177,19 @@ impl Upstream {
         pages: &[Page],
     ) -> Result<Vec<(Page, Arc<ListPage<E::Item>>)>, AppError> {
         let loads = pages.iter().map(|&page| async move {
-            let loaded = self.load(PageKey { endpoint: endpoint.clone(), page }).await?;
-            Ok::<_, AppError>((page, loaded.ok_or(AppError::Upstream(UpstreamError::InvalidBody))??))
+            Ok::<_, AppError>((page, self.load(PageKey { endpoint: endpoint.clone(), page }).await??))
         });
         let pages = futures::future::try_join_all(loads).await?;
         if let Some(total) = total_of(&pages) {
             self.totals.lock().expect("totals lock").insert(endpoint.identity(), total);
         }
-        let items = pages.iter().flat_map(|(_, page)| page.items.iter());
-        self.loader()?.feed_many(items.filter_map(|item| Some((item.key()?, Ok(Some(item.clone())))))).await;
+        self.with_loads(|loads: &mut Slots<<E::Item as Identified>::Key>| {
+            for item in pages.iter().flat_map(|(_, page)| page.items.iter()) {
+                if let Some(key) = item.key() {
+                    loads.entry(key).or_insert_with(|| Slot::Done(Ok(Some(item.clone()))));
+                }
+            }
+        });
         Ok(pages)
     }
 
@@ -208,7 +209,7 @@ impl Upstream {
 
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
     pub async fn item<E: ItemEndpoint>(&self, endpoint: E) -> Result<Option<Arc<E::Item>>, AppError> {
-        self.load(endpoint).await?.ok_or(AppError::Upstream(UpstreamError::InvalidBody))?
+        self.load(endpoint).await?
     }
 }
 
@@ -225,26 +226,16 @@ impl Upstream {
 
     /// Drops every cached page, item and total of this request.
     fn forget(&self) {
-        self.in_flight.lock().expect("in-flight lock").clear();
+        self.loads.lock().expect("loads lock").clear();
         self.totals.lock().expect("totals lock").clear();
-        if let Ok(loader) = &self.loader {
-            loader.clear::<PageKey<Rooms>>();
-            loader.clear::<PageKey<Sessions>>();
-            loader.clear::<PageKey<RoomSessions>>();
-            loader.clear::<PageKey<Participants>>();
-            loader.clear::<PageKey<SessionParticipants>>();
-            loader.clear::<RoomById>();
-            loader.clear::<SessionById>();
-            loader.clear::<ParticipantById>();
-        }
     }
 
     /// Records what a write answered as the item's current state (`None`: it is gone), so
     /// the payload's fields cost no further request.
     pub async fn prime<E: ItemEndpoint>(&self, key: E, item: Option<Arc<E::Item>>) {
-        if let Ok(loader) = &self.loader {
-            loader.feed_one(key, Ok(item)).await;
-        }
+        self.with_loads(|loads: &mut Slots<E>| {
+            loads.insert(key, Slot::Done(Ok(item)));
+        });
     }
 }
 
