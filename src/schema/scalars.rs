@@ -56,8 +56,43 @@ impl ScalarType for DateTime {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        let mut text = Vec::with_capacity(TIMESTAMP_LEN);
+        write_timestamp(&self.0, &mut text);
+        Value::String(String::from_utf8(text).unwrap_or_else(|_| self.0.to_rfc3339_opts(SecondsFormat::Micros, true)))
     }
+}
+
+/// `2021-04-16T09:46:20.954863Z`.
+const TIMESTAMP_LEN: usize = 27;
+
+/// Appends `time` as the `DateTime` scalar shows it, e.g. `2021-04-16T09:46:20.954863Z`
+/// (chrono's `to_rfc3339_opts(Micros, true)`, which goes through `fmt` and a new `String`:
+/// a tenth of writing a participant). Years beyond four digits and leap seconds are left
+/// to chrono.
+pub fn write_timestamp(time: &chrono::DateTime<Utc>, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (time.year(), time.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        out.extend_from_slice(time.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
+        return;
+    }
+    let mut digits = |value: u32, width: usize, after: u8| {
+        let mut buffer = [b'0'; 6];
+        let mut rest = value;
+        for slot in buffer[..width].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend_from_slice(&buffer[..width]);
+        out.push(after);
+    };
+    digits(year as u32, 4, b'-');
+    digits(time.month(), 2, b'-');
+    digits(time.day(), 2, b'T');
+    digits(time.hour(), 2, b':');
+    digits(time.minute(), 2, b':');
+    digits(time.second(), 2, b'.');
+    digits(nanos / 1000, 6, b'Z');
 }
 
 #[cfg(test)]
@@ -70,6 +105,17 @@ mod tests {
         for bad in ["2021-4-16", "2021-02-30", "2021-13-01", "16/04/2021", "2021-04-16T00:00:00Z", "", "２０２１-04-16"]
         {
             assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_are_written_as_chrono_writes_them(seconds in -80_000_000_000i64..300_000_000_000, nanos in 0u32..2_000_000_000) {
+            if let Some(time) = chrono::DateTime::from_timestamp(seconds, nanos) {
+                let mut ours = Vec::new();
+                write_timestamp(&time, &mut ours);
+                proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), time.to_rfc3339_opts(SecondsFormat::Micros, true));
+            }
         }
     }
 

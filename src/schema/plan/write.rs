@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use async_graphql::{InputType, Variables, ID};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::SessionField;
@@ -19,6 +19,7 @@ use crate::pagination::{CursorCodec, Slice};
 use crate::schema::connection::{complexity, load_slice, ConnectionArgs};
 use crate::schema::filters::{RoomParticipantFilter, RoomParticipantsFilter};
 use crate::schema::ids::parse_uuid;
+use crate::schema::scalars::write_timestamp;
 use crate::schema::Upstream;
 use crate::telnyx::{wire, ListEndpoint, Participants, SessionParticipants};
 
@@ -212,10 +213,11 @@ impl Writer<'_> {
     }
 
     fn time(&mut self, value: Option<DateTime<Utc>>) -> Option<()> {
-        match value {
-            Some(time) => self.display_string(time.to_rfc3339_opts(SecondsFormat::Micros, true)),
-            None => self.null(),
-        }
+        let Some(time) = value else { return self.null() };
+        self.out.push(b'"');
+        write_timestamp(&time, &mut self.out);
+        self.out.push(b'"');
+        Some(())
     }
 
     fn connection(&mut self, list: &List) -> Option<()> {
