@@ -5,7 +5,9 @@ For each scenario it drives the service (GraphQL) and the sample upstream direct
 equivalent) with wrk on loopback at a fixed concurrency for a fixed time, after a warm-up, and
 reports throughput, p50/p99 latency, each process's own CPU time per request (from
 /proc/<pid>/stat, so the load generator's CPU does not count), peak RSS, upstream requests
-per GraphQL query, and facade/direct ratios, as a Markdown table.
+per GraphQL query, and facade/direct ratios, as a Markdown table. Then the added latency at
+one connection, RSS under 1,000 connections, and scenario (a) sent as a new document every
+time (what a document costs before it is cached and compiled).
 
     python3 bench/run.py                 # full run (about 3 minutes)
     python3 bench/run.py --duration 3    # quicker, noisier
@@ -89,6 +91,22 @@ def wrk(url, seconds, connections, script=None, headers=()):
     return {"requests": requests, "rps": requests / seconds, "p50": ms("50"), "p99": ms("99"), "errors": errors}
 
 
+def fresh_script(directory, query):
+    """A script whose every request is a document the service has not seen: the query with a
+    comment numbered per wrk thread and request, so it is parsed, validated and executed by
+    async-graphql every time (no cached document, no compiled plan)."""
+    path = os.path.join(directory, "fresh.lua")
+    head, tail = json.dumps({"query": query + " # "})[:-2], '"}'
+    with open(path, "w") as f:
+        f.write("local threads = 0\n")
+        f.write('function setup(thread) threads = threads + 1; thread:set("tid", threads) end\n')
+        f.write("counter = 0\n")
+        f.write("request = function()\n  counter = counter + 1\n")
+        f.write(f"  local body = {json.dumps(head)} .. tid .. '-' .. counter .. {json.dumps(tail)}\n")
+        f.write('  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"}, body)\nend\n')
+    return path
+
+
 def post_script(directory, name, payload):
     path = os.path.join(directory, f"{name}.lua")
     with open(path, "w") as f:
@@ -160,6 +178,7 @@ def main():
                 if tag == "a":
                     # Added latency at moderate load: one request at a time, nothing queued.
                     calm = (wrk(url, args.duration, 1, script), wrk(direct_url, args.duration, 1, headers=headers))
+                    first_seen = (query, direct["cpu_us"])
 
         # RSS under 1,000 concurrent connections (scenario a).
         with tempfile.TemporaryDirectory() as scripts:
@@ -169,6 +188,16 @@ def main():
         peak_rss = rss_kib(service.pid, "VmHWM")
         time.sleep(2)
         after_rss = rss_kib(service.pid, "VmRSS")
+
+        # Last (its thousand new documents fill the document cache): scenario (a)'s query as a
+        # document never seen before, every time.
+        with tempfile.TemporaryDirectory() as scripts:
+            fresh_lua = fresh_script(scripts, first_seen[0])
+            url = f"http://127.0.0.1:{svc_port}/graphql"
+            wrk(url, args.warmup, args.connections, fresh_lua)
+            cpu0 = cpu_seconds(service.pid)
+            fresh = wrk(url, args.duration, args.connections, fresh_lua)
+            fresh["cpu_us"] = (cpu_seconds(service.pid) - cpu0) / fresh["requests"] * 1e6
     finally:
         for process in (service, upstream):
             process.terminate()
@@ -189,7 +218,10 @@ def main():
               f"| {f['cpu_us'] / direct_cpu:.2f}× | {f['rps'] / direct_rps:.2f}× | {per_query:.2f} ({minimum}) |")
     print(f"\nModerate load (one connection), scenario (a): facade p50 {calm[0]['p50']:.3f} ms, direct p50 "
           f"{calm[1]['p50']:.3f} ms: {calm[0]['p50'] - calm[1]['p50']:.3f} ms added.")
-    errors = sum(f["errors"] + d["errors"] for _, _, _, f, d in rows) + many["errors"]
+    print(f"\nFirst-seen documents, scenario (a) (each request a new document text): facade CPU "
+          f"{fresh['cpu_us']:.0f} µs/query, {fresh['cpu_us'] / first_seen[1]:.2f}× the upstream's, "
+          f"{fresh['rps']:.0f} req/s.")
+    errors = sum(f["errors"] + d["errors"] for _, _, _, f, d in rows) + many["errors"] + fresh["errors"]
     print(f"\nRSS: idle {idle_rss / 1024:.1f} MiB; peak {peak_rss / 1024:.1f} MiB under 1,000 connections "
           f"({many['rps']:.0f} req/s, p99 {many['p99']:.1f} ms); {after_rss / 1024:.1f} MiB 2 s later. "
           f"Non-2xx/socket errors: {errors}.")
