@@ -120,11 +120,11 @@ pub fn router(state: AppState, webhooks: Option<Arc<Webhooks>>) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .route("/metrics", get(|State(state): State<AppState>| async move { state.metrics.render() }));
+        .route("/metrics", get(|State(state): State<Arc<AppState>>| async move { state.metrics.render() }));
     if state.graphiql {
         router = router.route("/graphiql/assets/{*path}", get(graphiql::asset));
     }
-    let router = router.with_state(state);
+    let router = router.with_state(Arc::new(state));
     match webhooks {
         Some(webhooks) => router.merge(
             Router::new()
@@ -138,7 +138,7 @@ pub fn router(state: AppState, webhooks: Option<Arc<Webhooks>>) -> Router {
 /// 503 once shutdown has begun. Redis being unreachable for live events is reported but
 /// keeps the replica ready: queries still work, webhooks answer 503 (Telnyx retries them) and
 /// subscriptions resume when Redis is back, so pulling every replica would only add an outage.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if !state.ready.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     } else if !state.hub.is_up() {
@@ -151,7 +151,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// The client's address ([`client`]), when the request came over TCP (not driven in-process).
 type Peer = Option<Extension<ClientAddr>>;
 
-async fn graphql_post(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
     let (media, stream) = media::negotiate(&headers);
     if stream == Stream::Preferred {
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -245,7 +245,7 @@ fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<Strin
 /// else an operation in the URL: a mutation is refused (405) before anything else is looked
 /// at, whatever the headers; a subscription, or anything when the client prefers a stream,
 /// streams over SSE; the rest is answered with JSON.
-async fn graphql_get(State(state): State<AppState>, peer: Peer, request: axum::extract::Request) -> Response {
+async fn graphql_get(State(state): State<Arc<AppState>>, peer: Peer, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if parts.headers.get(header::UPGRADE).is_some() {
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
@@ -317,7 +317,7 @@ fn parse_query_string(query: &str) -> Result<(async_graphql::Request, Option<Str
 /// operation); `post` is false for GET, where mutations are refused (405).
 #[allow(clippy::too_many_arguments)]
 async fn execute(
-    state: AppState,
+    state: Arc<AppState>,
     peer: Peer,
     headers: &HeaderMap,
     mut batch: BatchRequest,

@@ -9,6 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,7 +26,7 @@ use crate::schema::{RequestPolicy, ResumeAfter};
 /// (`post` false: mutations are then refused, as for any GET); `id` the persisted document
 /// it names, if any.
 pub async fn serve(
-    state: AppState,
+    state: Arc<AppState>,
     peer: Option<IpAddr>,
     headers: &HeaderMap,
     request: Result<async_graphql::Request, String>,

@@ -29,7 +29,7 @@ pub struct StreamLimits {
 
 /// A caller that passed authentication on a streaming transport.
 pub struct Subscriber {
-    state: AppState,
+    state: Arc<AppState>,
     caller: Option<Caller>,
     read: Result<Credential, AppError>,
     write: Result<Credential, AppError>,
@@ -64,7 +64,11 @@ impl Refusal {
 impl Subscriber {
     /// Authenticates a streaming caller presenting `authorization` (if any), as a request
     /// would be, and counts its connection.
-    pub async fn admit(state: &AppState, authorization: Option<&str>, peer: Option<IpAddr>) -> Result<Self, Refusal> {
+    pub async fn admit(
+        state: &Arc<AppState>,
+        authorization: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<Self, Refusal> {
         let caller = state.auth.caller(authorization).await.map_err(Refusal::Auth)?;
         // A token from `connection_init` must be one a header could carry.
         let header = authorization.map(http::HeaderValue::from_str).transpose();

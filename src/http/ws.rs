@@ -62,7 +62,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> b
 }
 
 /// Upgrades to a WebSocket speaking `graphql-transport-ws`.
-pub fn upgrade(state: AppState, headers: &HeaderMap, peer: Option<IpAddr>, ws: WebSocketUpgrade) -> HttpResponse {
+pub fn upgrade(state: Arc<AppState>, headers: &HeaderMap, peer: Option<IpAddr>, ws: WebSocketUpgrade) -> HttpResponse {
     if *state.closing.borrow() {
         return super::media::draining();
     }
@@ -110,7 +110,7 @@ async fn close(mut socket: WebSocket, code: u16, reason: &str) {
 type Results = BoxStream<'static, Option<Arc<Frame>>>;
 
 struct Connection {
-    state: AppState,
+    state: Arc<AppState>,
     header_authorization: Option<String>,
     peer: Option<IpAddr>,
     subscriber: Option<Subscriber>,
@@ -125,7 +125,7 @@ struct Connection {
 type Closing = Option<(u16, String)>;
 
 impl Connection {
-    fn new(state: AppState, header_authorization: Option<String>, peer: Option<IpAddr>) -> Self {
+    fn new(state: Arc<AppState>, header_authorization: Option<String>, peer: Option<IpAddr>) -> Self {
         Self {
             state,
             header_authorization,
