@@ -59,10 +59,10 @@ struct Recorded {
 #[async_trait::async_trait]
 impl Transport for Recorded {
     async fn send(&self, request: Outgoing<'_>, _call: &Call) -> Result<RawResponse, UpstreamError> {
-        if let Some(body) = self.answers.lock().unwrap().get(request.url) {
+        if let Some(body) = self.answers.lock().unwrap().get(request.url.as_str()) {
             return Ok(RawResponse { status: 200, retry_after: None, body: Ok(body.clone()) });
         }
-        let uri = request.url.strip_prefix("http://upstream.invalid").expect("the bench's base URL");
+        let uri = request.url.as_str().strip_prefix("http://upstream.invalid").expect("the bench's base URL");
         let http_request = axum::http::Request::get(uri)
             .header("authorization", format!("Bearer {}", sample_upstream::SAMPLE_API_KEY))
             .body(axum::body::Body::empty())
@@ -71,7 +71,7 @@ impl Transport for Recorded {
         let status = response.status().as_u16();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec();
         assert_eq!(status, 200, "{uri}: {}", String::from_utf8_lossy(&body));
-        self.answers.lock().unwrap().insert(request.url.to_owned(), body.clone());
+        self.answers.lock().unwrap().insert(request.url.to_string(), body.clone());
         Ok(RawResponse { status, retry_after: None, body: Ok(body) })
     }
 }

@@ -75,7 +75,11 @@ pub trait Throttle: Send + Sync {
 pub struct Client {
     transport: Arc<dyn Transport>,
     throttle: Option<Arc<dyn Throttle>>,
-    base_url: String,
+    /// Parsed once: parsing each request's URL whole, host included, was 5% of the CPU of a
+    /// `totalCount` query; a request's URL is this with its path and query replaced.
+    base_url: url::Url,
+    /// The base URL's path without a trailing `/`, which each endpoint's path extends.
+    base_path: String,
     backoff: ExponentialBuilder,
     /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
     in_flight: Arc<Semaphore>,
@@ -101,7 +105,8 @@ impl Client {
         Self {
             transport,
             throttle: None,
-            base_url: config.base_url.as_str().trim_end_matches('/').to_owned(),
+            base_url: config.base_url.clone(),
+            base_path: config.base_url.path().trim_end_matches('/').to_owned(),
             backoff,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             host: config.base_url.host_str().unwrap_or_default().to_owned(),
@@ -146,7 +151,7 @@ impl Client {
             query.push('&');
         }
         query.push_str(&format!("page[size]={}&page[number]={}", page.size, page.number));
-        let url = format!("{}{}?{query}", self.base_url, endpoint.path());
+        let url = self.url(&endpoint.path(), Some(&query));
         let body: wire::ListBody<E::Item> = self.get_json(call, E::ROUTE, &url).await?;
         let items = body.data.unwrap_or_default().into_iter().map(Arc::new).collect();
         Ok(ListPage { items, total: body.meta.and_then(|m| m.total_results) })
@@ -154,7 +159,7 @@ impl Client {
 
     /// Fetches one item; `None` when Telnyx answers 404 (or sends no `data`).
     pub async fn item<E: ItemEndpoint>(&self, call: &Call, endpoint: &E) -> Result<Option<E::Item>, UpstreamError> {
-        let url = format!("{}{}", self.base_url, endpoint.path());
+        let url = self.url(&endpoint.path(), None);
         match self.get_json::<wire::ItemBody<E::Item>>(call, E::ROUTE, &url).await {
             Ok(body) => Ok(body.data),
             Err(UpstreamError::Status { status: 404, .. }) => Ok(None),
@@ -166,7 +171,7 @@ impl Client {
     /// it ([`UpstreamError::safe_to_resend`]): a write is never applied twice by a retry. A
     /// 204 (or an empty body) is `None`.
     pub async fn act<T: DeserializeOwned>(&self, call: &Call, action: &Action) -> Result<Option<T>, UpstreamError> {
-        let url = format!("{}{}", self.base_url, action.path);
+        let url = self.url(&action.path, None);
         let body = action.body.as_ref().map(|b| serde_json::to_vec(b).expect("JSON values serialise"));
         let outgoing = Outgoing { method: &action.method, url: &url, body: body.as_deref(), traceparent: None };
         let response: Option<wire::ItemBody<T>> =
@@ -174,12 +179,20 @@ impl Client {
         Ok(response.and_then(|body| body.data))
     }
 
+    /// `path` (and `query`) under the base URL.
+    fn url(&self, path: &str, query: Option<&str>) -> url::Url {
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("{}{path}", self.base_path));
+        url.set_query(query);
+        url
+    }
+
     /// GETs `url`, retrying transient failures.
     async fn get_json<T: DeserializeOwned>(
         &self,
         call: &Call,
         route: &'static str,
-        url: &str,
+        url: &url::Url,
     ) -> Result<T, UpstreamError> {
         let outgoing = Outgoing { method: &http::Method::GET, url, body: None, traceparent: None };
         self.retrying(call, route, outgoing, UpstreamError::is_transient).await?.ok_or(UpstreamError::InvalidBody)
@@ -331,5 +344,31 @@ mod tests {
     fn values_are_percent_encoded_so_they_arrive_intact() {
         let params = [("filter[context]".to_owned(), "a&b=c + d% Zoë".to_owned())];
         assert_eq!(query_string(&params), "filter[context]=a%26b%3Dc%20%2B%20d%25%20Zo%C3%AB");
+    }
+
+    /// Each URL is the parsed base with its path extended and its query set, exactly what
+    /// parsing the joined string gave (the bytes sent upstream are checked against Telnyx's
+    /// OpenAPI elsewhere).
+    #[test]
+    fn urls_extend_the_base_path_with_or_without_its_trailing_slash() {
+        let query = "filter[context]=a%26b&page[size]=20&page[number]=1";
+        for base in ["https://api.telnyx.com/v2", "https://api.telnyx.com/v2/", "http://127.0.0.1:8080"] {
+            let config = ClientConfig {
+                base_url: base.parse().unwrap(),
+                connect_timeout: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                max_body_bytes: 1,
+                max_attempts: 1,
+                retry_base: Duration::from_millis(1),
+                max_in_flight: 1,
+            };
+            let client = Client::new(&config).unwrap();
+            let joined =
+                format!("{}/rooms/7a1b2c3d-9e8f-4a0b-8c1d-2e3f4a5b6c7d/participants", base.trim_end_matches('/'));
+            let url = client.url("/rooms/7a1b2c3d-9e8f-4a0b-8c1d-2e3f4a5b6c7d/participants", Some(query));
+            assert_eq!(url.as_str(), format!("{joined}?{query}"));
+            assert_eq!(url, url::Url::parse(&format!("{joined}?{query}")).unwrap());
+            assert_eq!(client.url("/rooms", None).as_str(), format!("{}/rooms", base.trim_end_matches('/')));
+        }
     }
 }

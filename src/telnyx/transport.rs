@@ -12,7 +12,7 @@ pub struct Outgoing<'a> {
     /// `GET` for reads; `POST`, `PATCH` or `DELETE` for actions.
     pub method: &'a http::Method,
     /// The full URL.
-    pub url: &'a str,
+    pub url: &'a url::Url,
     /// A JSON body, if any.
     pub body: Option<&'a [u8]>,
     /// The W3C `traceparent` to send, if any.
@@ -62,7 +62,7 @@ impl Transport for HttpTransport {
     async fn send(&self, outgoing: Outgoing<'_>, call: &Call) -> Result<RawResponse, UpstreamError> {
         let mut request = self
             .http
-            .request(outgoing.method.clone(), outgoing.url)
+            .request(outgoing.method.clone(), outgoing.url.clone())
             .header(AUTHORIZATION, call.credential.header_value().clone())
             .header(ACCEPT, "application/json");
         if let Some(body) = outgoing.body {
