@@ -17,26 +17,29 @@ pub(super) fn child_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
 }
 
 fn invented_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
-    let parent = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
-        let parts: Vec<&str> = v.trim().split('-').collect();
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        match parts.as_slice() {
-            [version, trace, span, flags]
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let parent = incoming.and_then(|v| v.to_str().ok()).map(str::trim).and_then(|v| {
+        let mut parts = v.split('-');
+        match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(version), Some(trace), Some(span), Some(flags), None)
                 if hex(version, 2)
-                    && *version != "ff"
+                    && version != "ff"
                     && hex(trace, 32)
                     && hex(span, 16)
                     && hex(flags, 2)
                     && trace.bytes().any(|b| b != b'0') =>
             {
-                Some((trace.to_ascii_lowercase(), flags.to_ascii_lowercase()))
+                Some((trace, flags))
             }
             _ => None,
         }
     });
-    let (trace, flags) = parent.unwrap_or_else(|| (format!("{:032x}", rand::random::<u128>().max(1)), "01".to_owned()));
-    let span = format!("{:016x}", rand::random::<u64>().max(1));
-    HeaderValue::from_str(&format!("00-{trace}-{span}-{flags}")).expect("hex is a valid header value")
+    let span = rand::random::<u64>().max(1);
+    let value = match parent {
+        Some((trace, flags)) => format!("00-{}-{span:016x}-{}", trace.to_ascii_lowercase(), flags.to_ascii_lowercase()),
+        None => format!("00-{:032x}-{span:016x}-01", rand::random::<u128>().max(1)),
+    };
+    HeaderValue::from_str(&value).expect("hex is a valid header value")
 }
 
 /// One log line per request, with its request id (set by the request-id layer outside); with
