@@ -119,6 +119,8 @@ pub struct Executor {
     /// run with variable values that cannot change its outcome (see [`Validated`]). Built on
     /// first use.
     fast: std::sync::OnceLock<AppSchema>,
+    /// The plain schema that only validates (see [`ValidateOnly`]), built on first use.
+    validator: std::sync::OnceLock<AppSchema>,
     options: super::SchemaOptions,
     shape: Shape,
     /// Parsed documents by text and by SHA-256 (APQ), bounded; `None` turns caching and APQ
@@ -155,6 +157,7 @@ impl Executor {
             schema,
             traced: std::sync::OnceLock::new(),
             fast: std::sync::OnceLock::new(),
+            validator: std::sync::OnceLock::new(),
             options: *options,
             shape: Shape::of_schema(),
             documents,
@@ -326,11 +329,24 @@ impl Executor {
         };
         let asked = operation_name.as_deref();
         let passed = validated.as_ref().and_then(|validated| validated.get(asked));
-        let skip_validation =
+        let mut skip_validation =
             traced.is_none() && passed.is_some() && spec::variables_plainly_valid(&document, asked, &request.variables);
+        let mut plan = passed.clone().flatten().filter(|_| skip_validation);
         let describe = || (spec::operation_name(&document, asked), spec::operation_type(&document, asked));
         let span = crate::telemetry::spans::operation(describe, &request.query);
-        if let Some(plan) = passed.flatten().filter(|_| skip_validation) {
+        // The first time a cached document's operation runs: if it compiles, validate it in
+        // full without executing it, and run the plan. (If it does not validate, the schema
+        // below validates it again, to answer with its errors.)
+        if let (Some(validated), None, None) = (&validated, &passed, traced) {
+            if let Some(compiled) = plan::compile(&document, asked) {
+                if self.validates(&document, &request).await {
+                    validated.insert(asked, Some(compiled));
+                    plan = validated.get(asked).flatten();
+                    skip_validation = true;
+                }
+            }
+        }
+        if let Some(plan) = plan {
             let planned = tracing::Instrument::instrument(self.run_plan(&plan, &request), span.clone()).await;
             let outcome = if planned.is_some() { "answered" } else { "fell_back" };
             metrics::counter!("graphql_compiled_plans_total", "outcome" => outcome).increment(1);
@@ -363,6 +379,16 @@ impl Executor {
             response.http_headers.insert(OPERATION_HEADER, value);
         }
         Answer::Response(response)
+    }
+
+    /// Whether `request`, whose parsed document is `document`, passes async-graphql's full
+    /// validation (with its variable values), found without executing it.
+    async fn validates(&self, document: &ExecutableDocument, request: &Request) -> bool {
+        let validator = self.validator.get_or_init(|| super::builder(&self.options).extension(ValidateOnly).finish());
+        let mut probe = Request::new("").variables(request.variables.clone());
+        probe.operation_name = request.operation_name.clone();
+        probe.set_parsed_query(document.clone());
+        validator.execute(probe).await.errors.is_empty()
     }
 
     /// Runs `plan` for `request`, unless its caller is room-scoped (whose checks only the
@@ -449,6 +475,29 @@ impl Executor {
         };
         self.shape.check_merging(&document)?;
         Ok(document)
+    }
+}
+
+/// Ends a request once async-graphql has prepared it (parsed, validated in full, its operation
+/// chosen and its variables checked), without executing it: a response without errors says
+/// that it passed. async-graphql has no public call that only validates.
+struct ValidateOnly;
+
+impl async_graphql::extensions::ExtensionFactory for ValidateOnly {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        Arc::new(ValidateOnly)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ValidateOnly {
+    async fn execute(
+        &self,
+        _ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        _operation_name: Option<&str>,
+        _next: async_graphql::extensions::NextExecute<'_>,
+    ) -> Response {
+        Response::new(async_graphql::Value::Null)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Compiled plans for known documents.
 //!
 //! async-graphql executes every request through generic machinery: a boxed future per field,
-//! an `IndexMap` per object, typed values built and then serialised. For a document the
-//! executor has seen before and validated in full, the work is known in advance, so the query
-//! is compiled once into a [`Plan`]: the fields it selects, merged by response key in the order
-//! the spec's field collection gives, with `@skip`/`@include` already applied. Running a plan
+//! an `IndexMap` per object, typed values built and then serialised. For a cached document the
+//! work is known in advance, so the query is compiled once, the first time it runs, into a
+//! [`Plan`]: the fields it selects, merged by response key in the order the spec's field
+//! collection gives, with `@skip`/`@include` already applied. The plan answers once
+//! async-graphql has validated the operation in full (the first request only validated, not
+//! executed; later ones with variable values that cannot change the outcome). Running a plan
 //! loads its connections through the request's [`Upstream`] with the resolvers' own pager
 //! ([`super::connection::load_slice`]), and writes the response's JSON straight from the
 //! upstream items: no futures or maps per object.
