@@ -5,9 +5,10 @@ For each scenario it drives the service (GraphQL) and the sample upstream direct
 equivalent) with wrk on loopback at a fixed concurrency for a fixed time, after a warm-up, and
 reports throughput, p50/p99 latency, each process's own CPU time per request (from
 /proc/<pid>/stat, so the load generator's CPU does not count), peak RSS, upstream requests
-per GraphQL query, and facade/direct ratios, as a Markdown table. Then the added latency at
-one connection, RSS under 1,000 connections, and scenario (a) sent as a new document every
-time (what a document costs before it is cached and compiled).
+per GraphQL query, and facade/direct ratios, as a Markdown table. Then scenario (d) through a
+bare proxy on the same stack (`bench/floor.rs`: the floor under the facade's two HTTP
+exchanges), the added latency at one connection, RSS under 1,000 connections, and scenario (a)
+sent as a new document every time (what a document costs before it is cached and compiled).
 
     python3 bench/run.py                 # full run (about 3 minutes)
     python3 bench/run.py --duration 3    # quicker, noisier
@@ -107,6 +108,24 @@ def fresh_script(directory, query):
     return path
 
 
+def floor_run(floor_bin, up_port, rest, script, args):
+    """Scenario (d) through the bare proxy of `bench/floor.rs`, in its own process, as the
+    facade is measured: its throughput and CPU per query."""
+    port = free_port()
+    proxy = subprocess.Popen([floor_bin, f"127.0.0.1:{port}", rest], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health")
+        url = f"http://127.0.0.1:{port}/graphql"
+        wrk(url, args.warmup, args.connections, script)
+        cpu0 = cpu_seconds(proxy.pid)
+        run = wrk(url, args.duration, args.connections, script)
+        run["cpu_us"] = (cpu_seconds(proxy.pid) - cpu0) / run["requests"] * 1e6
+        return run
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
+
+
 def post_script(directory, name, payload):
     path = os.path.join(directory, f"{name}.lua")
     with open(path, "w") as f:
@@ -114,6 +133,17 @@ def post_script(directory, name, payload):
         f.write('wrk.headers["Content-Type"] = "application/json"\n')
         f.write(f"wrk.body = {json.dumps(json.dumps(payload))}\n")
     return path
+
+
+def bench_executable(name):
+    """Builds the bench target `name` with the release profile and returns its executable."""
+    out = subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bench", name,
+                          "--message-format=json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message["target"]["name"] == name:
+            return message["executable"]
+    sys.exit(f"cargo built no executable for the {name} bench")
 
 
 def main():
@@ -126,6 +156,7 @@ def main():
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    floor_bin = bench_executable("floor")
 
     up_port, svc_port = free_port(), free_port()
     upstream = subprocess.Popen([BIN, "--sample-upstream", f"127.0.0.1:{up_port}"], stdout=subprocess.DEVNULL)
@@ -175,6 +206,8 @@ def main():
                 direct = wrk(direct_url, args.duration, args.connections, headers=headers)
                 direct["cpu_us"] = (cpu_seconds(upstream.pid) - cpu0) / direct["requests"] * 1e6
                 rows.append((tag, title, minimum, facade, direct))
+                if tag == "d":
+                    floor = floor_run(floor_bin, up_port, rest, script, args)
                 if tag == "a":
                     # Added latency at moderate load: one request at a time, nothing queued.
                     calm = (wrk(url, args.duration, 1, script), wrk(direct_url, args.duration, 1, headers=headers))
@@ -216,12 +249,17 @@ def main():
         print(f"| ({tag}) {title} | {f['rps']:.0f} | {direct_rps:.0f} | {f['p50']:.2f} / {f['p99']:.2f} "
               f"| {d['p50']:.2f} / {d['p99']:.2f} | {f['p50'] - d['p50']:.2f} | {f['cpu_us']:.0f} | {direct_cpu:.0f} "
               f"| {f['cpu_us'] / direct_cpu:.2f}× | {f['rps'] / direct_rps:.2f}× | {per_query:.2f} ({minimum}) |")
+    d_row = next(row for row in rows if row[0] == "d")
+    print(f"\nFloor for (d): a bare axum + reqwest proxy making the same upstream request (bench/floor.rs): "
+          f"{floor['rps']:.0f} req/s, CPU {floor['cpu_us']:.0f} µs/query, "
+          f"{floor['cpu_us'] / d_row[4]['cpu_us']:.2f}× the upstream's; the facade "
+          f"{d_row[3]['cpu_us'] / floor['cpu_us']:.2f}× the floor's.")
     print(f"\nModerate load (one connection), scenario (a): facade p50 {calm[0]['p50']:.3f} ms, direct p50 "
           f"{calm[1]['p50']:.3f} ms: {calm[0]['p50'] - calm[1]['p50']:.3f} ms added.")
     print(f"\nFirst-seen documents, scenario (a) (each request a new document text): facade CPU "
           f"{fresh['cpu_us']:.0f} µs/query, {fresh['cpu_us'] / first_seen[1]:.2f}× the upstream's, "
           f"{fresh['rps']:.0f} req/s.")
-    errors = sum(f["errors"] + d["errors"] for _, _, _, f, d in rows) + many["errors"] + fresh["errors"]
+    errors = sum(f["errors"] + d["errors"] for _, _, _, f, d in rows) + many["errors"] + fresh["errors"] + floor["errors"]
     print(f"\nRSS: idle {idle_rss / 1024:.1f} MiB; peak {peak_rss / 1024:.1f} MiB under 1,000 connections "
           f"({many['rps']:.0f} req/s, p99 {many['p99']:.1f} ms); {after_rss / 1024:.1f} MiB 2 s later. "
           f"Non-2xx/socket errors: {errors}.")
