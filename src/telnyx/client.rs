@@ -75,8 +75,8 @@ pub trait Throttle: Send + Sync {
 pub struct Client {
     transport: Arc<dyn Transport>,
     throttle: Option<Arc<dyn Throttle>>,
-    /// Parsed once: parsing each request's URL whole, host included, was 5% of the CPU of a
-    /// `totalCount` query; a request's URL is this with its path and query replaced.
+    /// Parsed once: a request's URL is this with its path and query set, half the cost of
+    /// parsing the joined string whole (host and all) for every request.
     base_url: url::Url,
     /// The base URL's path without a trailing `/`, which each endpoint's path extends.
     base_path: String,
