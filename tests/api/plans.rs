@@ -287,8 +287,14 @@ impl Builder<'_> {
         // Valid but for the validation (a variable never used, or declared with the wrong
         // type): a plan compiles from it, and must not run.
         match self.pick(20) {
-            0 => drop(self.variables.insert("unused", ("Int", json!(1)))),
-            1 => drop(self.variables.entry("first").and_modify(|(ty, _)| *ty = "Boolean")),
+            0 => {
+                self.variables.insert("unused", ("Int", json!(1)));
+            }
+            1 => {
+                if let Some((ty, _)) = self.variables.get_mut("first") {
+                    *ty = "Boolean";
+                }
+            }
             _ => {}
         }
         let declarations: Vec<String> = self.variables.iter().map(|(name, (ty, _))| format!("${name}: {ty}")).collect();
