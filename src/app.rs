@@ -152,23 +152,22 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         upgraded: upgraded.clone(),
         allowed_origins: Arc::new(config.cors_allowed_origins.clone()),
     };
-    // Layers run outside-in in the reverse of the order they are added: the request id is
-    // set first, so the log line and the echoed header carry it; CORS answers preflights
-    // before the timeout and body limit apply.
-    let mut router = http::router(state, webhooks)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()));
-    if let Some(cors) = cors(config) {
-        router = router.layer(cors);
-    }
     let proxies =
         Arc::new(TrustedProxies { networks: config.trusted_proxies.clone(), header: config.trusted_proxy_header });
-    let router = router
-        .layer(axum::middleware::from_fn(http::log_request))
-        .layer(axum::middleware::from_fn_with_state(traffic.clone(), count_and_close))
-        .layer(axum::middleware::from_fn_with_state(proxies, http::resolve_client))
+    // One stack, outermost first: the request id is set first, so the log line and the echoed
+    // header carry it; CORS answers preflights before the timeout and body limit apply. Added
+    // as one `Router::layer`, the stack boxes the request's future once (and each `from_fn`
+    // once more); a `Router::layer` per layer boxed and copied it at every layer.
+    let edge = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        .layer(axum::middleware::from_fn_with_state(proxies, http::resolve_client))
+        .layer(axum::middleware::from_fn_with_state(traffic.clone(), count_and_close))
+        .layer(axum::middleware::from_fn(http::log_request))
+        .option_layer(cors(config))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let router = http::router(state, webhooks).layer(edge);
     Ok(App {
         router,
         closing: closing_tx,
