@@ -159,7 +159,7 @@ async fn graphql_post(State(state): State<Arc<AppState>>, peer: Peer, headers: H
         }
         let request = serde_json::from_slice::<async_graphql::Request>(&body)
             .map_err(|_| "the body is not one GraphQL request (a stream runs one operation)".to_owned());
-        return sse::serve(state, address(peer), &headers, request, None, true).await;
+        return Box::pin(sse::serve(state, address(peer), &headers, request, None, true)).await;
     }
     let Some(media) = media else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -183,7 +183,7 @@ async fn graphql_post(State(state): State<Arc<AppState>>, peer: Peer, headers: H
         BatchRequest::Single(request) if stream == Stream::Accepted => {
             let id = ids.pop().flatten();
             if runs(&state, &request, id.as_deref(), OperationType::Subscription).await {
-                return sse::serve(state, address(peer), &headers, Ok(request), id, true).await;
+                return Box::pin(sse::serve(state, address(peer), &headers, Ok(request), id, true)).await;
             }
             ids = vec![id];
             BatchRequest::Single(request)
@@ -279,7 +279,7 @@ async fn graphql_get(State(state): State<Arc<AppState>>, peer: Peer, request: ax
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
             return csrf_blocked(Media::Json);
         }
-        return sse::serve(state, address(peer), &headers, Ok(request), id, false).await;
+        return Box::pin(sse::serve(state, address(peer), &headers, Ok(request), id, false)).await;
     }
     let Some(media) = media else { return not_acceptable() };
     if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -377,7 +377,9 @@ async fn execute(
         batch = batch.data(crate::telemetry::ftv1::Requested);
     }
     let single = matches!(batch, BatchRequest::Single(_));
-    let answers = state.executor.execute_batch(batch, policy).await;
+    // Boxed, as are the streams above: a future holds every future it awaits, and each await
+    // up to the handler moves it whole, so one held inline grows every request's by its size.
+    let answers = Box::pin(state.executor.execute_batch(batch, policy)).await;
 
     for answer in &answers {
         let operation = operation_label(answer.operation());

@@ -24,7 +24,7 @@ use crate::schema::{RequestPolicy, ResumeAfter};
 
 /// Streams one operation's results: `request` is the POST body's, or the GET query string's
 /// (`post` false: mutations are then refused, as for any GET); `id` the persisted document
-/// it names, if any.
+/// it names, if any. Its future is a few KB: callers box it, so JSON requests need not carry it.
 pub async fn serve(
     state: Arc<AppState>,
     peer: Option<IpAddr>,

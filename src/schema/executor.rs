@@ -364,7 +364,9 @@ impl Executor {
         request.set_parsed_query((*document).clone());
         // For `_entities`, and for `@skip`/`@include` on variables, which decide the order.
         let variables = (selected.entities || !request.variables.is_empty()).then(|| request.variables.clone());
-        let mut response = tracing::Instrument::instrument(schema.execute(request), span).await;
+        // Boxed: async-graphql's future is several KB, which held inline would make this one
+        // (and every future awaiting it, up to the handler) as large, plans or not.
+        let mut response = tracing::Instrument::instrument(Box::pin(schema.execute(request)), span).await;
         if let Some(validated) = validated.filter(|_| !skip_validation) {
             if !super::shared::is_request_error(&response) {
                 validated.insert(asked, plan::compile(&document, asked));
@@ -388,7 +390,7 @@ impl Executor {
         let mut probe = Request::new("").variables(request.variables.clone());
         probe.operation_name = request.operation_name.clone();
         probe.set_parsed_query(document.clone());
-        validator.execute(probe).await.errors.is_empty()
+        Box::pin(validator.execute(probe)).await.errors.is_empty() // boxed as in `run`
     }
 
     /// Runs `plan` for `request`, unless its caller is room-scoped (whose checks only the
