@@ -218,23 +218,27 @@ struct WithDocumentId {
     document_id: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum BatchWithDocumentIds {
-    Single(Box<WithDocumentId>),
-    Batch(Vec<WithDocumentId>),
-}
-
-/// A POST body as requests and the document id each names, if any. Bodies that cannot name
-/// one take async-graphql's own (faster) path.
+/// A POST body as requests and the document id each names, if any. A body is one request or
+/// a list of them, told apart by its first byte: async-graphql's own `BatchRequest` (an untagged
+/// enum) copies the whole body into an intermediate tree to try each form in turn. Bodies that
+/// cannot name an id skip the (also buffering) flattened form.
 fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<String>>)> {
-    let names_id = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    let names_id = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
+    let list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     if !names_id(b"\"documentId\"") && !names_id(b"\"doc_id\"") {
-        return serde_json::from_slice::<BatchRequest>(body).map(|batch| (batch, Vec::new()));
+        let batch = match list {
+            true => BatchRequest::Batch(serde_json::from_slice(body)?),
+            false => BatchRequest::Single(serde_json::from_slice(body)?),
+        };
+        return Ok((batch, Vec::new()));
     }
-    Ok(match serde_json::from_slice::<BatchWithDocumentIds>(body)? {
-        BatchWithDocumentIds::Single(one) => (BatchRequest::Single(one.request), vec![one.document_id]),
-        BatchWithDocumentIds::Batch(many) => {
+    Ok(match list {
+        false => {
+            let one = serde_json::from_slice::<WithDocumentId>(body)?;
+            (BatchRequest::Single(one.request), vec![one.document_id])
+        }
+        true => {
+            let many = serde_json::from_slice::<Vec<WithDocumentId>>(body)?;
             let (requests, ids) = many.into_iter().map(|one| (one.request, one.document_id)).unzip();
             (BatchRequest::Batch(requests), ids)
         }
