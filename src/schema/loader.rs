@@ -12,7 +12,6 @@
 //! every upstream request, and it did not share loads still in flight.)
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -104,7 +103,13 @@ enum Slot<V> {
     Running(Shared<BoxFuture<'static, V>>),
 }
 
-type Slots<K> = HashMap<K, Slot<<K as Load>::Value>>;
+type Slots<K> = Map<K, Slot<<K as Load>::Value>>;
+
+/// The request's maps, with foldhash (seeded per process) rather than SipHash: their keys (list
+/// endpoints with their filters, item ids) were hashed about fifty times per request, a few
+/// percent of a small query's CPU, and a map that lives for one request and holds at most its
+/// upstream budget's pages and their items has no use for SipHash's resistance to flooding.
+type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The upstream as seen by one GraphQL request.
 pub struct Upstream {
@@ -116,10 +121,10 @@ pub struct Upstream {
     writer: Result<(Client, Call), AppError>,
     /// Loads, in flight or done, by key type then key: a key asked for again while its first
     /// load is still running (e.g. the session of each participant) awaits that load.
-    loads: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    loads: Mutex<Map<TypeId, Box<dyn Any + Send>>>,
     /// Totals learnt so far in this request, by list identity, so that `last` without
     /// `before` can skip its counting request.
-    totals: Mutex<HashMap<String, u64>>,
+    totals: Mutex<Map<String, u64>>,
 }
 
 impl Upstream {
@@ -163,7 +168,7 @@ impl Upstream {
         let mut loads = self.loads.lock().expect("loads lock");
         let typed = loads
             .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(Slots::<K>::new()))
+            .or_insert_with(|| Box::new(Slots::<K>::default()))
             .downcast_mut::<Slots<K>>()
             .expect("entries are keyed by their type");
         f(typed)
