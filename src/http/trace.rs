@@ -7,7 +7,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::telemetry::spans;
+use std::net::IpAddr;
+
+use crate::telemetry::{spans, REQUEST_LINE};
 
 /// A W3C `traceparent` for our upstream calls. With traces on, the request's server span
 /// (each upstream attempt's client span replaces it when sent); otherwise the caller's trace
@@ -55,23 +57,109 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
     spans::server_status(&span, status);
-    span.in_scope(|| {
-        tracing::info!(
-            request_id,
-            client = client.map(tracing::field::display),
-            %method,
-            path,
-            status,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request"
-        )
-    });
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| log_line(&request_id, client, method.as_str(), &path, status, latency_ms));
     response
+}
+
+/// The request's log line ([`REQUEST_LINE`]: the JSON logs write it themselves).
+pub(crate) fn log_line(
+    request_id: &str,
+    client: Option<IpAddr>,
+    method: &str,
+    path: &str,
+    status: u16,
+    latency_ms: f64,
+) {
+    tracing::info!(
+        name: REQUEST_LINE,
+        request_id,
+        client = client.map(tracing::field::display),
+        method = %method,
+        path,
+        status,
+        latency_ms,
+        "request"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lines `f` logs through `format`, each timestamp checked and then blanked.
+    fn logged<F>(format: F, f: impl FnOnce()) -> Vec<String>
+    where
+        F: tracing_subscriber::fmt::FormatEvent<
+                tracing_subscriber::Registry,
+                tracing_subscriber::fmt::format::JsonFields,
+            > + Send
+            + Sync
+            + 'static,
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(format)
+            .with_writer(move || Sink(sink.clone()));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|line| {
+                let (head, rest) = line.split_once(r#"{"timestamp":""#).expect("the timestamp first");
+                let (timestamp, tail) = rest.split_once('"').unwrap();
+                assert!(chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(), "{timestamp}");
+                format!(r#"{head}{{"timestamp":"…"{tail}"#)
+            })
+            .collect()
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_request_line_is_written_as_tracing_subscribers_json_formatter_writes_it() {
+        let lines = || {
+            for (id, client, method, path, status, latency) in [
+                (
+                    "9588d8be-80bc-41b9-b972-5f05886d95d4",
+                    Some("127.0.0.1"),
+                    "POST",
+                    "/graphql",
+                    200,
+                    30.060736000000002,
+                ),
+                ("", None, "GET", "/health", 503, 0.0),
+                ("a \"quoted\" \\ id\t\u{1}é", Some("2001:db8::1"), "OPTIONS", "/graphql/ü", 404, 1e-7),
+                ("x", Some("10.0.0.1"), "DELETE", "/", 65535, f64::NAN),
+            ] {
+                log_line(id, client.map(|c| c.parse().unwrap()), method, path, status, latency);
+            }
+        };
+        let ours = logged(crate::telemetry::json_lines(), lines);
+        let theirs = logged(
+            tracing_subscriber::fmt::format().json().flatten_event(true).with_current_span(false).with_span_list(false),
+            lines,
+        );
+        assert_eq!(ours.len(), 4);
+        assert_eq!(ours, theirs, "byte for byte, keys in the same order");
+        let first: serde_json::Value = serde_json::from_str(&ours[0]).unwrap();
+        assert_eq!(first["message"], "request");
+        assert_eq!(first["client"], "127.0.0.1");
+        assert!(!ours[1].contains("client"));
+        assert!(ours[3].contains(r#""latency_ms":null"#));
+    }
 
     #[test]
     fn traceparent_continues_the_callers_trace_with_a_new_span() {
