@@ -1,13 +1,13 @@
 //! Trace context for upstream calls, the request's server span, and the one log line per
 //! request.
 
+use std::net::IpAddr;
+
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
-
-use std::net::IpAddr;
 
 use crate::telemetry::{spans, REQUEST_LINE};
 
