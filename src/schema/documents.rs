@@ -42,13 +42,17 @@ impl Validated {
         passed.iter().find(|(o, _)| o.as_deref() == operation).map(|(_, plan)| plan.clone())
     }
 
-    /// Records that `operation` passed, with its plan. A document has few operations, and a
-    /// request's name that selects none never passes.
-    pub fn insert(&self, operation: Option<&str>, plan: Option<Plan>) {
+    /// Records that `operation` passed, with its plan, and returns the plan it has now (the
+    /// first recorded, if another request got there first). A document has few operations,
+    /// and a request's name that selects none never passes.
+    pub fn insert(&self, operation: Option<&str>, plan: Option<Plan>) -> Option<Arc<Plan>> {
         let mut passed = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !passed.iter().any(|(o, _)| o.as_deref() == operation) {
-            passed.push((operation.map(str::to_owned), plan.map(Arc::new)));
+        if let Some((_, recorded)) = passed.iter().find(|(o, _)| o.as_deref() == operation) {
+            return recorded.clone();
         }
+        let plan = plan.map(Arc::new);
+        passed.push((operation.map(str::to_owned), plan.clone()));
+        plan
     }
 }
 

@@ -336,14 +336,16 @@ impl Executor {
         let span = crate::telemetry::spans::operation(describe, &request.query);
         // The first time a cached document's operation runs: if it compiles, validate it in
         // full without executing it, and run the plan. (If it does not validate, the schema
-        // below validates it again, to answer with its errors.)
+        // below validates it again, to answer with its errors.) `tried` keeps what compiling
+        // gave otherwise, so that it is not compiled again below.
+        let mut tried = None;
         if let (Some(validated), None, None) = (&validated, &passed, traced) {
-            if let Some(compiled) = plan::compile(&document, asked) {
-                if self.validates(&document, &request).await {
-                    validated.insert(asked, Some(compiled));
-                    plan = validated.get(asked).flatten();
-                    skip_validation = true;
-                }
+            let compiled = plan::compile(&document, asked);
+            if compiled.is_some() && self.validates(&document, &request).await {
+                plan = validated.insert(asked, compiled);
+                skip_validation = true;
+            } else {
+                tried = Some(compiled);
             }
         }
         if let Some(plan) = plan {
@@ -367,9 +369,11 @@ impl Executor {
         // Boxed: async-graphql's future is several KB, which held inline would make this one
         // (and every future awaiting it, up to the handler) as large, plans or not.
         let mut response = tracing::Instrument::instrument(Box::pin(schema.execute(request)), span).await;
-        if let Some(validated) = validated.filter(|_| !skip_validation) {
+        // An operation that passed for the first time is recorded (with its plan); one already
+        // recorded is not compiled again.
+        if let Some(validated) = validated.filter(|_| !skip_validation && passed.is_none()) {
             if !super::shared::is_request_error(&response) {
-                validated.insert(asked, plan::compile(&document, asked));
+                validated.insert(asked, tried.unwrap_or_else(|| plan::compile(&document, asked)));
             }
         }
         if selected.federation_sdl {
