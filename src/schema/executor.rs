@@ -14,6 +14,7 @@ use async_graphql::{BatchRequest, Request, Response, ServerError, ServerResult, 
 use sha2::{Digest, Sha256};
 
 use super::documents::{sha256_hex, Documents, Validated};
+use super::parser;
 use super::plan::{self, Plan};
 use super::scope::RoomScope;
 use super::shared::{Frame, Shared};
@@ -525,8 +526,8 @@ impl Found {
 }
 
 fn parse_checked(query: &str, limits: &DocumentLimits) -> ServerResult<ExecutableDocument> {
-    let mut document = async_graphql::parser::parse_query(query)
-        .map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
+    let mut document =
+        parser::parse_query(query).map_err(|error| coded(ServerError::from(error), "GRAPHQL_PARSE_FAILED"))?;
     guard::check(&document, limits).map_err(|rejection| rejection_error(&rejection))?;
     spec::expose_typename_directives(&mut document);
     spec::keep_empty_objects(&mut document);

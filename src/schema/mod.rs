@@ -17,6 +17,7 @@ mod ids;
 mod loader;
 mod mutation;
 mod node;
+mod parser;
 mod participant;
 mod plan;
 mod room;
