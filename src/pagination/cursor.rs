@@ -9,6 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 const VERSION: &str = "v1";
+// The head of a cursor (see `CursorCodec::head`) is counted in bytes of this version's text.
+const _: () = assert!(VERSION.len() == 2);
 
 /// Why a cursor was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +27,14 @@ pub enum CursorError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CursorCodec {
     fingerprint: u64,
+    /// What every cursor of the connection starts with: the base64 of its first 18 bytes
+    /// (`v1:` and 15 of the 16 hex digits), which as a multiple of 3 bytes encodes alone. A
+    /// connection writes a cursor per edge; with this, writing one is encoding a few bytes.
+    head: [u8; 24],
 }
+
+/// The bytes of `v1:{fingerprint:016x}:` that [`CursorCodec::head`] encodes.
+const HEAD_BYTES: usize = 18;
 
 impl CursorCodec {
     /// A codec for the connection identified by `parts` (e.g. endpoint, parent id, filter).
@@ -39,12 +48,42 @@ impl CursorCodec {
                 hash = hash.wrapping_mul(0x0100_0000_01b3);
             }
         }
-        Self { fingerprint: hash }
+        let mut head = [0; 24];
+        let written = URL_SAFE_NO_PAD.encode_slice(&plain_prefix(hash)[..HEAD_BYTES], &mut head);
+        debug_assert_eq!(written, Ok(head.len()));
+        Self { fingerprint: hash, head }
     }
 
     /// The cursor of the item at `offset`.
     pub fn encode(&self, offset: u64) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{VERSION}:{:016x}:{offset}", self.fingerprint))
+        let mut cursor = Vec::with_capacity(56);
+        self.write(offset, &mut cursor);
+        String::from_utf8(cursor).expect("base64 is ASCII")
+    }
+
+    /// Appends the cursor of the item at `offset` to `out`, as [`CursorCodec::encode`] spells it.
+    pub fn write(&self, offset: u64, out: &mut Vec<u8>) {
+        // The plain text after the head: the last hex digit, ':', then the offset's digits.
+        let prefix = plain_prefix(self.fingerprint);
+        let mut tail = [0u8; 2 + 20];
+        tail[..2].copy_from_slice(&prefix[HEAD_BYTES..]);
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = offset;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let length = 2 + digits.len() - at;
+        tail[2..length].copy_from_slice(&digits[at..]);
+        let mut encoded = [0u8; 32];
+        let written = URL_SAFE_NO_PAD.encode_slice(&tail[..length], &mut encoded).expect("22 bytes fit in 32");
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&encoded[..written]);
     }
 
     /// The offset a cursor of this connection points at.
@@ -71,6 +110,19 @@ impl CursorCodec {
     }
 }
 
+/// `v1:{fingerprint:016x}:`, the plain text every cursor of a connection starts with.
+fn plain_prefix(fingerprint: u64) -> [u8; HEAD_BYTES + 2] {
+    let mut prefix = [0u8; HEAD_BYTES + 2];
+    prefix[..2].copy_from_slice(VERSION.as_bytes());
+    prefix[2] = b':';
+    for (index, slot) in prefix[3..19].iter_mut().enumerate() {
+        let nibble = (fingerprint >> (60 - 4 * index)) & 0xf;
+        *slot = b"0123456789abcdef"[nibble as usize];
+    }
+    prefix[19] = b':';
+    prefix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +133,13 @@ mod tests {
         fn a_cursor_decodes_to_its_offset(offset in any::<u64>(), scope in ".*") {
             let codec = CursorCodec::for_connection(["participants", scope.as_str()]);
             prop_assert_eq!(codec.decode(&codec.encode(offset)), Ok(offset));
+        }
+
+        #[test]
+        fn a_cursor_is_the_base64_of_its_version_fingerprint_and_offset(offset in any::<u64>(), scope in ".*") {
+            let codec = CursorCodec::for_connection(["participants", scope.as_str()]);
+            let plain = format!("{VERSION}:{:016x}:{offset}", codec.fingerprint);
+            prop_assert_eq!(codec.encode(offset), URL_SAFE_NO_PAD.encode(plain));
         }
 
         #[test]
@@ -97,6 +156,15 @@ mod tests {
             if let Ok(offset) = codec.decode(&input) {
                 prop_assert_eq!(codec.encode(offset), input);
             }
+        }
+    }
+
+    #[test]
+    fn the_shortest_and_longest_offsets_are_written_as_formatted() {
+        let codec = CursorCodec::for_connection(["participants"]);
+        for offset in [0, 9, 10, u64::MAX] {
+            let plain = format!("{VERSION}:{:016x}:{offset}", codec.fingerprint);
+            assert_eq!(codec.encode(offset), URL_SAFE_NO_PAD.encode(plain));
         }
     }
 

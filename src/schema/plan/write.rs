@@ -198,9 +198,16 @@ impl Writer<'_> {
         serde_json::to_writer(&mut self.out, value).ok()
     }
 
-    /// A string that needs no escaping (an id, a cursor, a timestamp).
+    /// A string that needs no escaping (a UUID).
     fn display_string(&mut self, value: impl std::fmt::Display) -> Option<()> {
         write!(self.out, "\"{value}\"").ok()
+    }
+
+    fn cursor(&mut self, codec: &CursorCodec, offset: u64) -> Option<()> {
+        self.out.push(b'"');
+        codec.write(offset, &mut self.out);
+        self.out.push(b'"');
+        Some(())
     }
 
     fn number(&mut self, value: i64) -> Option<()> {
@@ -231,15 +238,15 @@ impl Writer<'_> {
                 PageInfoField::Typename => writer.string("PageInfo"),
                 PageInfoField::HasPreviousPage => writer.boolean(slice.has_previous_page()),
                 PageInfoField::HasNextPage => writer.boolean(slice.has_next_page()),
-                PageInfoField::StartCursor if end > start => writer.display_string(codec.encode(start)),
-                PageInfoField::EndCursor if end > start => writer.display_string(codec.encode(end - 1)),
+                PageInfoField::StartCursor if end > start => writer.cursor(codec, start),
+                PageInfoField::EndCursor if end > start => writer.cursor(codec, end - 1),
                 PageInfoField::StartCursor | PageInfoField::EndCursor => writer.null(),
             }),
             ConnectionField::Edges(fields) => {
                 writer.list(slice.offsets().zip(&slice.items), |writer, (offset, item)| {
                     writer.object(fields, |writer, field| match field {
                         EdgeField::Typename => writer.string("RoomParticipantEdge"),
-                        EdgeField::Cursor => writer.display_string(codec.encode(offset)),
+                        EdgeField::Cursor => writer.cursor(codec, offset),
                         EdgeField::Node(fields) => writer.participant(item, window.listed_under, fields),
                     })
                 })
