@@ -127,8 +127,10 @@ pub struct ActionResult {
 
 /// A timestamp as Telnyx writes it (RFC 3339), or null. chrono's own `Deserialize` parses
 /// with its general format parser, about a twentieth of a query's CPU for a page of
-/// participants; its RFC 3339 parser is tried first, and what that refuses goes to the
-/// general one as before, so the same strings are accepted. The text is read in place.
+/// participants. So the form Telnyx sends (`2024-03-09T08:02:07.951514Z`) is read by
+/// [`utc`], chrono's RFC 3339 parser reads the rest, and what that refuses goes to the
+/// general one as before: the same strings are accepted, as the same times. The text is read
+/// in place.
 fn timestamp<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     struct Timestamp;
 
@@ -140,6 +142,9 @@ fn timestamp<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
         }
 
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            if let Some(time) = utc(text) {
+                return Ok(Some(time));
+            }
             let parsed = DateTime::parse_from_rfc3339(text).or_else(|_| text.parse::<DateTime<chrono::FixedOffset>>());
             parsed.map(|time| Some(time.to_utc())).map_err(E::custom)
         }
@@ -158,6 +163,33 @@ fn timestamp<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
     }
 
     deserializer.deserialize_option(Timestamp)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, with one to nine digits of fraction: a third of the
+/// instructions of chrono's RFC 3339 parser for this one form. `None` for anything else,
+/// leap seconds included, which chrono then reads.
+fn utc(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if bytes.len() < 20 || bytes.last() != Some(&b'Z') || separators.iter().any(|&(at, byte)| bytes[at] != byte) {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits
+            .iter()
+            .try_fold(0u32, |value, &digit| digit.is_ascii_digit().then(|| value * 10 + u32::from(digit - b'0')))
+    };
+    let fraction = match &bytes[19..bytes.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => number(digits)? * 10u32.pow(9 - digits.len() as u32),
+        _ => return None,
+    };
+    let second = number(&bytes[17..19]).filter(|&second| second < 60)?;
+    let date =
+        chrono::NaiveDate::from_ymd_opt(number(&bytes[..4])? as i32, number(&bytes[5..7])?, number(&bytes[8..10])?)?;
+    let time =
+        chrono::NaiveTime::from_hms_nano_opt(number(&bytes[11..13])?, number(&bytes[14..16])?, second, fraction)?;
+    Some(date.and_time(time).and_utc())
 }
 
 #[cfg(test)]
@@ -191,6 +223,35 @@ mod tests {
             let ours = serde_json::from_str::<RoomParticipant>(&format!(r#"{{"joined_at": {text}}}"#));
             let chronos = serde_json::from_str::<Chrono>(&format!(r#"{{"at": {text}}}"#));
             assert_eq!(ours.ok().map(|p| p.joined_at.unwrap()), chronos.ok().map(|c| c.at), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast form, with each field a little past its calendar range at either end (the
+        /// 30th of February, hour 24, minute 60), against chrono's RFC 3339 parser.
+        #[test]
+        fn the_usual_form_is_read_as_chrono_reads_it(
+            fields in (0u32..10000, 0u32..14, 0u32..33, 0u32..26, 0u32..62, 0u32..62),
+            fraction in "(\\.[0-9]{1,10})?",
+        ) {
+            let (year, month, day, hour, minute, second) = fields;
+            let text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}Z");
+            if let Some(ours) = utc(&text) {
+                let chronos = DateTime::parse_from_rfc3339(&text).map(|time| time.to_utc());
+                proptest::prop_assert_eq!(Ok(ours), chronos, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn the_usual_form_is_read_fast_and_others_are_left_to_chrono() {
+        let at = |text: &str| utc(text).map(|time| time.to_rfc3339());
+        assert_eq!(at("2024-03-09T08:02:07.951514Z").as_deref(), Some("2024-03-09T08:02:07.951514+00:00"));
+        assert_eq!(at("2024-03-09T08:02:07Z").as_deref(), Some("2024-03-09T08:02:07+00:00"));
+        for other in
+            ["2024-03-09T10:02:07+02:00", "2024-03-09t08:02:07z", "2016-12-31T23:59:60Z", "2024-03-09T08:02:07.Z"]
+        {
+            assert_eq!(at(other), None, "{other}");
         }
     }
 
