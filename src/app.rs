@@ -130,7 +130,7 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         trusted_documents,
         executor: Arc::new(executor),
         client,
-        api_key: config.telnyx_api_key.clone(),
+        api_key: config.telnyx_api_key.as_ref().and_then(Credential::from_api_key),
         federation_sdl: FederationSdl { everyone: config.federation_sdl(), token: config.federation_sdl_token.clone() },
         graphiql: config.graphiql,
         limits: HttpLimits {

@@ -46,7 +46,6 @@ use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
-use secrecy::SecretString;
 
 use crate::auth::rate_limit::{Decision, Limiter};
 use crate::auth::trusted_documents::TrustedDocuments;
@@ -75,8 +74,9 @@ pub struct AppState {
     pub executor: Arc<Executor>,
     /// The pooled upstream client.
     pub client: Client,
-    /// The configured fallback key, used when a request carries no `Authorization` header.
-    pub api_key: Option<SecretString>,
+    /// The configured fallback key as the header sent upstream, used when a request carries
+    /// no `Authorization` header: built once, not per request.
+    pub api_key: Option<Credential>,
     /// Who may read the federation SDL.
     pub federation_sdl: FederationSdl,
     /// The trusted-documents manifest (`TRUSTED_DOCUMENTS`), if any.
@@ -447,13 +447,13 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 fn upstream_access(
     caller: Option<&Caller>,
     authorization: Option<&HeaderValue>,
-    api_key: Option<&SecretString>,
+    api_key: Option<&Credential>,
     scope: &'static str,
 ) -> Result<Credential, AppError> {
     match (caller, authorization) {
         (Some(caller), _) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
         (None, Some(value)) => Ok(Credential::from_header(value)),
-        _ => api_key.and_then(Credential::from_api_key).ok_or(AppError::Unauthenticated),
+        _ => api_key.cloned().ok_or(AppError::Unauthenticated),
     }
 }
 
