@@ -76,23 +76,26 @@ pub fn write_timestamp(time: &chrono::DateTime<Utc>, out: &mut Vec<u8>) {
         out.extend_from_slice(time.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
         return;
     }
-    let mut digits = |value: u32, width: usize, after: u8| {
-        let mut buffer = [b'0'; 6];
-        let mut rest = value;
-        for slot in buffer[..width].iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        out.extend_from_slice(&buffer[..width]);
-        out.push(after);
-    };
-    digits(year as u32, 4, b'-');
-    digits(time.month(), 2, b'-');
-    digits(time.day(), 2, b'T');
-    digits(time.hour(), 2, b':');
-    digits(time.minute(), 2, b':');
-    digits(time.second(), 2, b'.');
-    digits(nanos / 1000, 6, b'Z');
+    // Two digits at a time, into the timestamp's template, appended once.
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let micros = nanos / 1000;
+    let pairs = [
+        (0, year as u32 / 100),
+        (2, year as u32 % 100),
+        (5, time.month()),
+        (8, time.day()),
+        (11, time.hour()),
+        (14, time.minute()),
+        (17, time.second()),
+        (20, micros / 10_000),
+        (22, micros / 100 % 100),
+        (24, micros % 100),
+    ];
+    for (at, value) in pairs {
+        text[at] = b'0' + (value / 10) as u8;
+        text[at + 1] = b'0' + (value % 10) as u8;
+    }
+    out.extend_from_slice(&text);
 }
 
 #[cfg(test)]

@@ -170,25 +170,31 @@ fn timestamp<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
 /// leap seconds included, which chrono then reads.
 fn utc(text: &str) -> Option<DateTime<Utc>> {
     let bytes = text.as_bytes();
-    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
-    if bytes.len() < 20 || bytes.last() != Some(&b'Z') || separators.iter().any(|&(at, byte)| bytes[at] != byte) {
+    if bytes.len() < 20 || bytes[bytes.len() - 1] != b'Z' {
         return None;
     }
-    let number = |digits: &[u8]| {
-        digits
-            .iter()
-            .try_fold(0u32, |value, &digit| digit.is_ascii_digit().then(|| value * 10 + u32::from(digit - b'0')))
-    };
+    if bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' || bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    if DIGITS.iter().any(|&at| !bytes[at].is_ascii_digit()) {
+        return None;
+    }
+    let two = |at: usize| u32::from(bytes[at] - b'0') * 10 + u32::from(bytes[at + 1] - b'0');
     let fraction = match &bytes[19..bytes.len() - 1] {
         [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => number(digits)? * 10u32.pow(9 - digits.len() as u32),
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) => {
+            let value = digits.iter().fold(0, |value, &digit| value * 10 + u32::from(digit - b'0'));
+            value * 10u32.pow(9 - digits.len() as u32)
+        }
         _ => return None,
     };
-    let second = number(&bytes[17..19]).filter(|&second| second < 60)?;
-    let date =
-        chrono::NaiveDate::from_ymd_opt(number(&bytes[..4])? as i32, number(&bytes[5..7])?, number(&bytes[8..10])?)?;
-    let time =
-        chrono::NaiveTime::from_hms_nano_opt(number(&bytes[11..13])?, number(&bytes[14..16])?, second, fraction)?;
+    let second = two(17);
+    if second >= 60 {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt((two(0) * 100 + two(2)) as i32, two(5), two(8))?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(two(11), two(14), second, fraction)?;
     Some(date.and_time(time).and_utc())
 }
 
