@@ -97,7 +97,7 @@ pub(super) fn caller_key(caller: Option<&Caller>, authorization: Option<&str>, p
 /// in `extensions.retryAfter`, before anything runs.
 pub(super) fn rate_limited(wait: Duration, media: Media) -> Response {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    metrics::counter!("graphql_operations_total", "operation" => "", "code" => "RATE_LIMITED").increment(1);
+    crate::telemetry::count_operation(None, "RATE_LIMITED");
     let mut body = json!({ "errors": [{
         "message": format!("too many requests from this caller (CALLER_RATE_LIMIT); retry in {seconds} s"),
         "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },

@@ -131,7 +131,7 @@ impl<'a> Range<'a> {
 
 /// An error answered before any GraphQL execution.
 pub(super) fn request_error(status: StatusCode, code: &str, message: &str, media: Media) -> Response {
-    metrics::counter!("graphql_operations_total", "operation" => "", "code" => code.to_owned()).increment(1);
+    crate::telemetry::count_operation(None, code);
     let mut body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     if let Some(trace_id) = crate::telemetry::spans::error_trace_id() {
         body["errors"][0]["extensions"]["traceId"] = trace_id.into();

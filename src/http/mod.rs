@@ -386,16 +386,15 @@ async fn execute(
     let answers = Box::pin(state.executor.execute_batch(batch, policy)).await;
 
     for answer in &answers {
-        let operation = operation_label(answer.operation());
         let code = match answer.response() {
-            None => "OK".to_owned(),
+            None => "OK",
             Some(r) => match first_code(r) {
-                Some(code) => code.to_owned(),
-                None if r.errors.is_empty() => "OK".to_owned(),
-                None => "INTERNAL".to_owned(),
+                Some(code) => code,
+                None if r.errors.is_empty() => "OK",
+                None => "INTERNAL",
             },
         };
-        metrics::counter!("graphql_operations_total", "operation" => operation, "code" => code).increment(1);
+        crate::telemetry::count_operation(answer.operation(), code);
     }
     let mut status = StatusCode::OK;
     if let (true, Some(r)) = (single, answers[0].response()) {
@@ -431,15 +430,10 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
 
 /// The operation name as a metrics label: bounded in length and alphabet, since clients
 /// choose it.
-fn operation_label(name: Option<&str>) -> String {
-    name.unwrap_or("").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
-}
-
 fn accepts_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
 }
 
-/// The client's own `Authorization` header, else the configured key.
 /// The credential a caller reaches Telnyx with for what needs `scope`, or why it may not: a
 /// JWT caller needs the scope and then Telnyx gets the server's key (its token never goes
 /// upstream); otherwise the caller's own `Authorization` is forwarded, or the server's key
@@ -454,17 +448,5 @@ fn upstream_access(
         (Some(caller), _) if !caller.has_scope(scope) => Err(AppError::Forbidden(scope)),
         (None, Some(value)) => Ok(Credential::from_header(value)),
         _ => api_key.cloned().ok_or(AppError::Unauthenticated),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operation_labels_are_bounded() {
-        assert_eq!(operation_label(Some("Participants")), "Participants");
-        assert_eq!(operation_label(Some("a\"b{c}")), "abc");
-        assert_eq!(operation_label(Some(&"x".repeat(500))).len(), 64);
     }
 }

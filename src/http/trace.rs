@@ -55,7 +55,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let client = request.extensions().get::<super::ClientAddr>().map(|super::ClientAddr(addr)| *addr);
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    metrics::counter!("http_requests_total", "status" => status.to_string()).increment(1);
+    crate::telemetry::count_response(status);
     spans::server_status(&span, status);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| log_line(&request_id, client, method.as_str(), &path, status, latency_ms));

@@ -8,6 +8,7 @@
 //!   verification and hand-off, Redis calls, live events) and the W3C trace context they
 //!   continue.
 
+mod counters;
 pub mod ftv1;
 pub mod spans;
 pub mod traces;
@@ -27,6 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 use crate::config::LogFormat;
+pub use counters::{count_operation, count_response, MAX_OPERATION_NAMES, OTHER_OPERATIONS};
 pub use traces::TraceConfig;
 
 /// What must outlive serving: the tracer provider, flushed by [`Telemetry::shutdown`].
