@@ -562,6 +562,12 @@ struct Occurrence<'a> {
     field: &'a async_graphql::Positioned<Field>,
 }
 
+/// The fields a set of selection sets selects, by response key in the order first met.
+type Groups<'a> = IndexMap<&'a str, Vec<Occurrence<'a>>, foldhash::fast::RandomState>;
+
+/// The fragments already spread while collecting.
+type Visited<'a> = std::collections::HashSet<&'a str, foldhash::fast::RandomState>;
+
 struct Merging<'a> {
     registry: &'a Registry,
     document: &'a ExecutableDocument,
@@ -570,12 +576,19 @@ struct Merging<'a> {
 impl<'a> Merging<'a> {
     /// Checks the fields `sets` select together (each on its type), then their selections.
     fn check(&self, sets: &[(Option<&'a str>, &'a SelectionSet)]) -> ServerResult<()> {
-        let mut groups: IndexMap<&'a str, Vec<Occurrence<'a>>> = IndexMap::new();
-        let mut visited = std::collections::HashSet::new();
+        let mut groups = Groups::default();
+        let mut visited = Visited::default();
         for (parent, set) in sets {
             self.collect(*parent, set, &mut groups, &mut visited);
         }
         for (key, occurrences) in &groups {
+            // Most keys are selected once: nothing to compare, one selection to check.
+            if let [only] = occurrences.as_slice() {
+                if !only.field.node.selection_set.node.items.is_empty() {
+                    self.check(&[(self.field_type(only), &only.field.node.selection_set.node)])?;
+                }
+                continue;
+            }
             // Occurrences on one object type are all equal once each equals the first; so one
             // representative per type is compared with each new occurrence.
             let mut representatives: Vec<&Occurrence<'a>> = Vec::new();
@@ -623,8 +636,8 @@ impl<'a> Merging<'a> {
         &self,
         parent: Option<&'a str>,
         set: &'a SelectionSet,
-        groups: &mut IndexMap<&'a str, Vec<Occurrence<'a>>>,
-        visited: &mut std::collections::HashSet<&'a str>,
+        groups: &mut Groups<'a>,
+        visited: &mut Visited<'a>,
     ) {
         for selection in &set.items {
             match &selection.node {
@@ -949,6 +962,39 @@ fn value_at<'v>(value: &'v mut Value, path: &[PathSegment]) -> Option<&'v mut Va
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_under_one_response_key_must_be_one_field_wherever_they_can_meet() {
+        let shape = Shape::of_schema();
+        let check = |query: &str| {
+            let document = async_graphql::parser::parse_query(query).unwrap();
+            shape.check_merging(&document).map_err(|error| (error.message, error.locations))
+        };
+        let session = |id: &str| format!(r#"roomSession(id: "{id}")"#);
+        let (one, two) =
+            (session("0e1d2c3b-4a59-4687-a7b6-c5d4e3f2a1b0"), session("7a1b2c3d-9e8f-4a0b-8c1d-2e3f4a5b6c7d"));
+        for fine in [
+            format!("{{ s: {one} {{ id }} s: {one} {{ active }} }}"),
+            format!("{{ {one} {{ a: id ... on RoomSession {{ a: id }} }} }}"),
+            r#"{ node(id: "x") { ... on Room { a: id } ... on RoomSession { a: active } } }"#.to_owned(),
+            format!("{{ s: {one} {{ ...F }} }} fragment F on RoomSession {{ a: id ...F2 }} fragment F2 on RoomSession {{ a: id }}"),
+        ] {
+            assert_eq!(check(&fine), Ok(()), "{fine}");
+        }
+        let conflict = |key: &str, why: &str| {
+            format!("Fields \"{key}\" conflict because {why}. Use different aliases on the fields to fetch both if this was intentional.")
+        };
+        let (message, locations) = check(&format!("{{ s: {one} {{ a: id }} s: {one} {{ a: active }} }}")).unwrap_err();
+        assert_eq!(message, conflict("a", r#""id" and "active" are different fields"#));
+        assert_eq!(locations.len(), 2, "both fields are located");
+        let (message, _) = check(&format!("{{ s: {one} {{ id }} s: {two} {{ id }} }}")).unwrap_err();
+        assert_eq!(message, conflict("s", "they have differing arguments"));
+        let (message, _) =
+            check(&format!("{{ {one} {{ a: id ...F }} }} fragment F on RoomSession {{ a: active }}")).unwrap_err();
+        assert_eq!(message, conflict("a", r#""id" and "active" are different fields"#));
+        let (message, _) = check("{ a: __typename ... on Query { a: rooms { totalCount } } }").unwrap_err();
+        assert_eq!(message, conflict("a", r#""__typename" and "rooms" are different fields"#));
+    }
 
     #[test]
     fn stripping_requires_scopes_leaves_the_rest_of_the_sdl_as_it_was() {
