@@ -122,9 +122,9 @@ pub struct Upstream {
     /// Loads, in flight or done, by key type then key: a key asked for again while its first
     /// load is still running (e.g. the session of each participant) awaits that load.
     loads: Mutex<Map<TypeId, Box<dyn Any + Send>>>,
-    /// Totals learnt so far in this request, by list identity, so that `last` without
-    /// `before` can skip its counting request.
-    totals: Mutex<Map<String, u64>>,
+    /// Totals learnt so far in this request, by endpoint type then endpoint (its filters
+    /// included), so that `last` without `before` can skip its counting request.
+    totals: Mutex<Map<TypeId, Box<dyn Any + Send>>>,
 }
 
 impl Upstream {
@@ -186,7 +186,7 @@ impl Upstream {
         });
         let pages = futures::future::try_join_all(loads).await?;
         if let Some(total) = total_of(&pages) {
-            self.totals.lock().expect("totals lock").insert(endpoint.identity(), total);
+            self.with_totals(|totals: &mut Map<E, u64>| totals.insert(endpoint.clone(), total));
         }
         self.with_loads(|loads: &mut Slots<<E::Item as Identified>::Key>| {
             for item in pages.iter().flat_map(|(_, page)| page.items.iter()) {
@@ -209,7 +209,18 @@ impl Upstream {
 
     /// The list's total if a page of it was already fetched in this request.
     pub fn known_total<E: ListEndpoint>(&self, endpoint: &E) -> Option<u64> {
-        self.totals.lock().expect("totals lock").get(&endpoint.identity()).copied()
+        self.with_totals(|totals: &mut Map<E, u64>| totals.get(endpoint).copied())
+    }
+
+    /// Runs `f` on the totals of endpoints of type `E`.
+    fn with_totals<E: ListEndpoint, R>(&self, f: impl FnOnce(&mut Map<E, u64>) -> R) -> R {
+        let mut totals = self.totals.lock().expect("totals lock");
+        let typed = totals
+            .entry(TypeId::of::<E>())
+            .or_insert_with(|| Box::new(Map::<E, u64>::default()))
+            .downcast_mut::<Map<E, u64>>()
+            .expect("entries are keyed by their type");
+        f(typed)
     }
 
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.

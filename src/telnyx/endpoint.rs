@@ -28,7 +28,7 @@ pub trait ListEndpoint: Clone + Eq + std::hash::Hash + Send + Sync + 'static {
     fn identity(&self) -> String {
         let mut identity = self.path();
         for (key, value) in self.filter_params() {
-            identity.push_str(&format!("\n{key}={value}"));
+            identity.extend(["\n", &key, "=", &value]);
         }
         identity
     }
