@@ -156,14 +156,12 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         Arc::new(TrustedProxies { networks: config.trusted_proxies.clone(), header: config.trusted_proxy_header });
     // One stack, outermost first: the request id is set first, so the log line and the echoed
     // header carry it; CORS answers preflights before the timeout and body limit apply. Added
-    // as one `Router::layer`, the stack boxes the request's future once (and each `from_fn`
+    // as one `Router::layer`, the stack boxes the request's future once (and the `from_fn`
     // once more); a `Router::layer` per layer boxed and copied it at every layer.
     let edge = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn_with_state(proxies, http::resolve_client))
-        .layer(axum::middleware::from_fn_with_state(traffic.clone(), count_and_close))
-        .layer(axum::middleware::from_fn(http::log_request))
+        .layer(axum::middleware::from_fn_with_state(Edge { proxies, traffic: traffic.clone() }, edge))
         .option_layer(cors(config))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
@@ -317,14 +315,25 @@ async fn unready_period(requests: &AtomicU64, longest: Duration) {
     }
 }
 
-/// Counts requests for [`unready_period`] (probes aside: load balancers and the kubelet keep
-/// polling a leaving replica), and once shutdown has begun asks each client to reconnect
-/// elsewhere after its response.
-async fn count_and_close(State(traffic): State<Traffic>, request: Request, next: Next) -> Response {
+/// What the edge middleware needs.
+#[derive(Clone)]
+struct Edge {
+    proxies: Arc<TrustedProxies>,
+    traffic: Traffic,
+}
+
+/// What every request passes through once, in one middleware (each `from_fn` layer clones
+/// the routes and boxes the request's future again): its client address is resolved; it is
+/// counted for [`unready_period`] (probes aside: load balancers and the kubelet keep polling
+/// a leaving replica); it is logged; and once shutdown has begun its client is asked to
+/// reconnect elsewhere after the response.
+async fn edge(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    http::resolve_client(&edge.proxies, &mut request);
+    let traffic = &edge.traffic;
     if !matches!(request.uri().path(), "/ready" | "/health") {
         traffic.requests.fetch_add(1, Ordering::Relaxed);
     }
-    let mut response = next.run(request).await;
+    let mut response = http::log_request(request, next).await;
     if !traffic.ready.load(Ordering::Relaxed) && response.status() != StatusCode::SWITCHING_PROTOCOLS {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

@@ -9,12 +9,9 @@
 //! client's own `Forwarded` through untouched.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
 /// The client's address, as [`resolve_client`] decided it (a request extension).
@@ -76,13 +73,12 @@ impl TrustedProxies {
     }
 }
 
-/// Sets [`ClientAddr`] on every request that came in over TCP (not one driven in-process).
-pub async fn resolve_client(State(proxies): State<Arc<TrustedProxies>>, mut request: Request, next: Next) -> Response {
+/// Sets [`ClientAddr`] on a request that came in over TCP (not one driven in-process).
+pub fn resolve_client(proxies: &TrustedProxies, request: &mut Request) {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         let client = proxies.client(peer.ip(), request.headers());
         request.extensions_mut().insert(ClientAddr(client));
     }
-    next.run(request).await
 }
 
 /// An IPv4 client reaching a dual-stack listener arrives as `::ffff:a.b.c.d`.
