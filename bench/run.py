@@ -94,8 +94,8 @@ def wrk(url, seconds, connections, script=None, headers=()):
 
 def fresh_script(directory, query):
     """A script whose every request is a document the service has not seen: the query with a
-    comment numbered per wrk thread and request, so it is parsed, validated and executed by
-    async-graphql every time (no cached document, no compiled plan)."""
+    comment numbered per wrk thread and request, so every request is parsed, validated in full
+    and compiled into a plan (the document cache and its plans never hit)."""
     path = os.path.join(directory, "fresh.lua")
     head, tail = json.dumps({"query": query + " # "})[:-2], '"}'
     with open(path, "w") as f:
