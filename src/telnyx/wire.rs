@@ -165,7 +165,7 @@ fn timestamp<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
     deserializer.deserialize_option(Timestamp)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, with one to nine digits of fraction: a third of the
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, with one to nine digits of fraction: about 60% of the
 /// instructions of chrono's RFC 3339 parser for this one form. `None` for anything else,
 /// leap seconds included, which chrono then reads.
 fn utc(text: &str) -> Option<DateTime<Utc>> {
