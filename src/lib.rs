@@ -23,7 +23,8 @@
 //!   limits, document cache and APQ, spec repairs, error codes, the error cap); request-scoped
 //!   loaders that batch and deduplicate upstream pages and items; `schema::plan`: compiled
 //!   plans that answer known queries without async-graphql's per-field machinery, which stays
-//!   the reference they fall back to.
+//!   the reference they fall back to; `schema::parser`: a one-pass parser in front of
+//!   async-graphql's, which answers whatever it is not sure of.
 //! - [`pagination`]: pure maths — Relay arguments to a window, a window to upstream pages,
 //!   and cursors — property-tested against naive models.
 //! - [`telnyx`]: the upstream client (retries, deadline, in-flight bound) and its wire types;
