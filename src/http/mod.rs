@@ -428,8 +428,6 @@ fn first_code(response: &async_graphql::Response) -> Option<&str> {
     }
 }
 
-/// The operation name as a metrics label: bounded in length and alphabet, since clients
-/// choose it.
 fn accepts_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
 }

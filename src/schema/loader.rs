@@ -165,13 +165,7 @@ impl Upstream {
 
     /// Runs `f` on the loads of keys of type `K`.
     fn with_loads<K: Load, R>(&self, f: impl FnOnce(&mut Slots<K>) -> R) -> R {
-        let mut loads = self.loads.lock().expect("loads lock");
-        let typed = loads
-            .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(Slots::<K>::default()))
-            .downcast_mut::<Slots<K>>()
-            .expect("entries are keyed by their type");
-        f(typed)
+        f(typed(&mut self.loads.lock().expect("loads lock")))
     }
 
     /// Fetches `pages` of `endpoint` concurrently, in the order given, and remembers what
@@ -214,13 +208,7 @@ impl Upstream {
 
     /// Runs `f` on the totals of endpoints of type `E`.
     fn with_totals<E: ListEndpoint, R>(&self, f: impl FnOnce(&mut Map<E, u64>) -> R) -> R {
-        let mut totals = self.totals.lock().expect("totals lock");
-        let typed = totals
-            .entry(TypeId::of::<E>())
-            .or_insert_with(|| Box::new(Map::<E, u64>::default()))
-            .downcast_mut::<Map<E, u64>>()
-            .expect("entries are keyed by their type");
-        f(typed)
+        f(typed(&mut self.totals.lock().expect("totals lock")))
     }
 
     /// One item, from this request's cache or upstream; `None` if Telnyx has no such item.
@@ -253,6 +241,14 @@ impl Upstream {
             loads.insert(key, Slot::Done(Ok(item)));
         });
     }
+}
+
+/// The map of type `T` among `maps`, one per type, created on first use.
+fn typed<T: Default + Send + 'static>(maps: &mut Map<TypeId, Box<dyn Any + Send>>) -> &mut T {
+    maps.entry(TypeId::of::<T>())
+        .or_insert_with(|| Box::new(T::default()))
+        .downcast_mut::<T>()
+        .expect("entries are keyed by their type")
 }
 
 /// `meta.total_results` of the first page that has it; without any, the end of the furthest
