@@ -66,26 +66,9 @@ impl<'a> Parser<'a> {
         let mut fragments = HashMap::new();
         while self.at < self.bytes.len() {
             let pos = self.pos();
-            if self.peek() == Some(b'{') {
-                let selection_set = self.selection_set(SELECTION_DEPTH)?;
-                let definition = OperationDefinition {
-                    ty: OperationType::Query,
-                    variable_definitions: Vec::new(),
-                    directives: Vec::new(),
-                    selection_set,
-                };
-                // Anonymous with any other operation: pest's error.
-                if operations.is_some() {
-                    return None;
-                }
-                operations = Some(DocumentOperations::Single(Positioned::new(definition, pos)));
-                continue;
-            }
-            let ty = match self.peek_name()? {
-                "query" => OperationType::Query,
-                "mutation" => OperationType::Mutation,
-                "subscription" => OperationType::Subscription,
-                "fragment" => {
+            let (name, definition) = match self.peek_name() {
+                None if self.peek() == Some(b'{') => (None, self.shorthand()?),
+                Some("fragment") => {
                     let (name, fragment) = self.fragment_definition()?;
                     match fragments.entry(name) {
                         Entry::Occupied(_) => return None,
@@ -93,26 +76,45 @@ impl<'a> Parser<'a> {
                     };
                     continue;
                 }
-                _ => return None,
-            };
-            self.take_name();
-            let (name, definition) = self.operation(ty)?;
-            let Some(name) = name else {
-                if operations.is_some() {
-                    return None;
+                Some(keyword) => {
+                    let ty = match keyword {
+                        "query" => OperationType::Query,
+                        "mutation" => OperationType::Mutation,
+                        "subscription" => OperationType::Subscription,
+                        _ => return None,
+                    };
+                    self.take_name();
+                    self.operation(ty)?
                 }
-                operations = Some(DocumentOperations::Single(Positioned::new(definition, pos)));
-                continue;
+                None => return None,
             };
-            match operations.get_or_insert_with(|| DocumentOperations::Multiple(HashMap::new())) {
-                DocumentOperations::Single(_) => return None,
-                DocumentOperations::Multiple(named) => match named.entry(name) {
-                    Entry::Occupied(_) => return None,
-                    Entry::Vacant(entry) => entry.insert(Positioned::new(definition, pos)),
-                },
-            };
+            let definition = Positioned::new(definition, pos);
+            // An anonymous operation must be the only one, and names must differ: else pest's
+            // error.
+            match (name, &mut operations) {
+                (None, None) => operations = Some(DocumentOperations::Single(definition)),
+                (None, Some(_)) | (Some(_), Some(DocumentOperations::Single(_))) => return None,
+                (Some(name), _) => {
+                    let operations = operations.get_or_insert_with(|| DocumentOperations::Multiple(HashMap::new()));
+                    let DocumentOperations::Multiple(named) = operations else { return None };
+                    match named.entry(name) {
+                        Entry::Occupied(_) => return None,
+                        Entry::Vacant(entry) => entry.insert(definition),
+                    };
+                }
+            }
         }
         Some(ExecutableDocument { operations: operations?, fragments })
+    }
+
+    /// `{ ... }` alone: a query with no name, variables or directives.
+    fn shorthand(&mut self) -> Parsed<OperationDefinition> {
+        Some(OperationDefinition {
+            ty: OperationType::Query,
+            variable_definitions: Vec::new(),
+            directives: Vec::new(),
+            selection_set: self.selection_set(SELECTION_DEPTH)?,
+        })
     }
 
     /// After the operation type: `Name? VariableDefinitions? Directives? SelectionSet`.
