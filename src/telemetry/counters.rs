@@ -16,11 +16,11 @@ use std::sync::{LazyLock, RwLock};
 use metrics::Counter;
 
 /// Distinct operation names that get a series of their own in `graphql_operations_total`.
-pub const MAX_OPERATION_NAMES: usize = 1_000;
+const MAX_OPERATION_NAMES: usize = 1_000;
 
 /// The `operation` label of the names past [`MAX_OPERATION_NAMES`]; no operation name can
 /// spell it, since labels keep only `[A-Za-z0-9_]`.
-pub const OTHER_OPERATIONS: &str = "(other)";
+const OTHER_OPERATIONS: &str = "(other)";
 
 /// Counts a GraphQL operation in `graphql_operations_total{operation,code}`.
 pub fn count_operation(operation: Option<&str>, code: &str) {
@@ -36,12 +36,21 @@ pub fn count_response(status: u16) {
         return;
     }
     let mut statuses = STATUSES.write().expect("status counters");
-    if !statuses.iter().any(|(s, _)| *s == status) {
-        statuses.push((status, metrics::counter!("http_requests_total", "status" => status.to_string())));
-    }
-    if let Some((_, counter)) = statuses.iter().find(|(s, _)| *s == status) {
-        counter.increment(1);
-    }
+    let register = || (status, metrics::counter!("http_requests_total", "status" => status.to_string()));
+    kept(&mut statuses, |s| *s == status, register).increment(1);
+}
+
+/// The counter in `counters` that `matches`, registered by `register` on first use.
+fn kept<K>(
+    counters: &mut Vec<(K, Counter)>,
+    matches: impl Fn(&K) -> bool,
+    register: impl FnOnce() -> (K, Counter),
+) -> &Counter {
+    let index = counters.iter().position(|(key, _)| matches(key)).unwrap_or_else(|| {
+        counters.push(register());
+        counters.len() - 1
+    });
+    &counters[index].1
 }
 
 /// The operation label of a name: its `[A-Za-z0-9_]` characters, at most 64 of them.
@@ -83,13 +92,11 @@ impl Operations {
         let mut names = self.names.write().expect("operation counters");
         let name = if names.contains_key(&*label) || names.len() < self.max_names { &*label } else { OTHER_OPERATIONS };
         let codes = names.entry(name.into()).or_default();
-        if !codes.iter().any(|(c, _)| &**c == code) {
+        let register = || {
             let counter = metrics::counter!("graphql_operations_total", "operation" => name.to_owned(), "code" => code.to_owned());
-            codes.push((code.into(), counter));
-        }
-        if let Some((_, counter)) = codes.iter().find(|(c, _)| &**c == code) {
-            counter.increment(1);
-        }
+            (code.into(), counter)
+        };
+        kept(codes, |c| &**c == code, register).increment(1);
     }
 }
 

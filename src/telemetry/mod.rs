@@ -28,7 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 use crate::config::LogFormat;
-pub use counters::{count_operation, count_response, MAX_OPERATION_NAMES, OTHER_OPERATIONS};
+pub use counters::{count_operation, count_response};
 pub use traces::TraceConfig;
 
 /// What must outlive serving: the tracer provider, flushed by [`Telemetry::shutdown`].
