@@ -63,25 +63,16 @@ impl CursorCodec {
 
     /// Appends the cursor of the item at `offset` to `out`, as [`CursorCodec::encode`] spells it.
     pub fn write(&self, offset: u64, out: &mut Vec<u8>) {
-        // The plain text after the head: the last hex digit, ':', then the offset's digits.
-        let prefix = plain_prefix(self.fingerprint);
+        // The plain text after the head: the fingerprint's last hex digit, ':', the offset.
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(offset).as_bytes();
         let mut tail = [0u8; 2 + 20];
-        tail[..2].copy_from_slice(&prefix[HEAD_BYTES..]);
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = offset;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let length = 2 + digits.len() - at;
-        tail[2..length].copy_from_slice(&digits[at..]);
+        tail[0] = HEX[(self.fingerprint & 0xf) as usize];
+        tail[1] = b':';
+        tail[2..2 + digits.len()].copy_from_slice(digits);
         let mut encoded = [0u8; 32];
-        let written = URL_SAFE_NO_PAD.encode_slice(&tail[..length], &mut encoded).expect("22 bytes fit in 32");
+        let written =
+            URL_SAFE_NO_PAD.encode_slice(&tail[..2 + digits.len()], &mut encoded).expect("22 bytes fit in 32");
         out.extend_from_slice(&self.head);
         out.extend_from_slice(&encoded[..written]);
     }
@@ -110,6 +101,8 @@ impl CursorCodec {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// `v1:{fingerprint:016x}:`, the plain text every cursor of a connection starts with.
 fn plain_prefix(fingerprint: u64) -> [u8; HEAD_BYTES + 2] {
     let mut prefix = [0u8; HEAD_BYTES + 2];
@@ -117,7 +110,7 @@ fn plain_prefix(fingerprint: u64) -> [u8; HEAD_BYTES + 2] {
     prefix[2] = b':';
     for (index, slot) in prefix[3..19].iter_mut().enumerate() {
         let nibble = (fingerprint >> (60 - 4 * index)) & 0xf;
-        *slot = b"0123456789abcdef"[nibble as usize];
+        *slot = HEX[nibble as usize];
     }
     prefix[19] = b':';
     prefix
