@@ -232,7 +232,7 @@ fn cors(config: &Config) -> Option<CorsLayer> {
         header::AUTHORIZATION,
         header::ACCEPT,
         HeaderName::from_static("x-request-id"),
-        HeaderName::from_static("traceparent"),
+        crate::telemetry::spans::TRACEPARENT,
         HeaderName::from_static("apollo-require-preflight"),
         HeaderName::from_static("graphql-preflight"),
         HeaderName::from_static("x-apollo-operation-name"),

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde_json::json;
@@ -39,9 +39,17 @@ impl FederationSdl {
 }
 
 /// Headers that a browser sends cross-site only after a CORS preflight; any one of them, with
-/// a value, shows the request was not forged (Apollo's and GraphQL Yoga's names).
-pub(super) const PREFLIGHT_HEADERS: [&str; 3] =
-    ["apollo-require-preflight", "x-apollo-operation-name", "graphql-preflight"];
+/// a value, shows the request was not forged (Apollo's and GraphQL Yoga's names). Names, not
+/// strings: a lookup by string parses and lowercases the name first, as much again as the
+/// lookup.
+pub(super) const PREFLIGHT_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("apollo-require-preflight"),
+    HeaderName::from_static("x-apollo-operation-name"),
+    HeaderName::from_static("graphql-preflight"),
+];
+
+/// Fetch Metadata's `Sec-Fetch-Site`.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// Whether a request could not have been sent by another site's page without the browser
 /// asking us first (a CORS preflight, which only allowed origins pass): it carries
@@ -52,14 +60,16 @@ pub(super) const PREFLIGHT_HEADERS: [&str; 3] =
 /// can send no header of its own.
 pub(super) fn csrf_safe(headers: &HeaderMap) -> bool {
     if headers.contains_key(header::AUTHORIZATION)
-        || PREFLIGHT_HEADERS.iter().any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
-        || headers.get("sec-fetch-site").is_some_and(|site| site == "same-origin")
+        || PREFLIGHT_HEADERS.iter().any(|name| headers.get(name).is_some_and(|v| !v.is_empty()))
+        || headers.get(SEC_FETCH_SITE).is_some_and(|site| site == "same-origin")
     {
         return true;
     }
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else { return false };
-    let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    !matches!(essence.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
+    let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+    !["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
+        .iter()
+        .any(|simple| essence.eq_ignore_ascii_case(simple))
 }
 
 pub(super) fn csrf_blocked(media: Media) -> Response {
@@ -166,10 +176,10 @@ mod tests {
 
     #[test]
     fn only_requests_a_page_cannot_forge_cross_site_run_without_authorization() {
-        let with = |pairs: &[(&'static str, &'static str)]| {
+        let with = |pairs: &[(&str, &'static str)]| {
             let mut headers = HeaderMap::new();
             for (name, value) in pairs {
-                headers.insert(*name, HeaderValue::from_static(value));
+                headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_static(value));
             }
             csrf_safe(&headers)
         };
@@ -185,7 +195,7 @@ mod tests {
         assert!(with(&[("content-type", "application/json")]));
         assert!(with(&[("authorization", "Bearer k")]));
         for header in PREFLIGHT_HEADERS {
-            assert!(with(&[(header, "1"), ("content-type", "text/plain")]), "{header}");
+            assert!(with(&[(header.as_str(), "1"), ("content-type", "text/plain")]), "{header}");
         }
     }
 }

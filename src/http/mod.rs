@@ -39,7 +39,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::BatchRequest;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -151,7 +151,14 @@ async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 /// The client's address ([`client`]), when the request came over TCP (not driven in-process).
 type Peer = Option<Extension<ClientAddr>>;
 
-async fn graphql_post(State(state): State<Arc<AppState>>, peer: Peer, headers: HeaderMap, body: Bytes) -> Response {
+/// Takes the request whole rather than as `HeaderMap` and `Bytes` extractors: the first
+/// clones every header.
+async fn graphql_post(State(state): State<Arc<AppState>>, peer: Peer, mut request: axum::extract::Request) -> Response {
+    let headers = std::mem::take(request.headers_mut());
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let (media, stream) = media::negotiate(&headers);
     if stream == Stream::Preferred {
         if state.auth.forwards_credentials() && !csrf_safe(&headers) {
@@ -366,7 +373,7 @@ async fn execute(
     let limits = RequestLimits {
         deadline: tokio::time::Instant::now() + state.limits.deadline,
         max_upstream_requests: state.limits.max_upstream_requests,
-        traceparent: Some(child_traceparent(headers.get("traceparent"))),
+        traceparent: Some(child_traceparent(headers.get(crate::telemetry::spans::TRACEPARENT))),
     };
     // Scopes are checked where Telnyx would be called, so fields needing no upstream data
     // (`roomSession(id) { id }`) stay open to any authenticated caller.

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
@@ -44,6 +44,9 @@ fn invented_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
     HeaderValue::from_str(&value).expect("hex is a valid header value")
 }
 
+/// The request id's header, set by the request-id layer.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// One log line per request, with its request id (set by the request-id layer outside); with
 /// traces on, the request runs in its server span, which the log line names.
 pub async fn log_request(request: Request, next: Next) -> Response {
@@ -51,7 +54,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let span = spans::server(&request);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let client = request.extensions().get::<super::ClientAddr>().map(|super::ClientAddr(addr)| *addr);
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

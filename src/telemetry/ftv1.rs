@@ -32,11 +32,11 @@ use std::time::{Instant, SystemTime};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
 use async_graphql::{PathSegment, QueryPathNode, QueryPathSegment, Response, ServerError, ServerResult, Value};
 use base64::Engine;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use prost::Message;
 
 /// The header a gateway asks for a trace with.
-pub const HEADER: &str = "apollo-federation-include-trace";
+pub const HEADER: HeaderName = HeaderName::from_static("apollo-federation-include-trace");
 
 /// Whether the request asked for an ftv1 trace (Apollo Server answers exactly `ftv1`).
 pub fn requested(headers: &HeaderMap) -> bool {
@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_value_ftv1_asks() {
-        let headers = |value: &'static str| HeaderMap::from_iter([(HEADER.parse().unwrap(), value.parse().unwrap())]);
+        let headers = |value: &'static str| HeaderMap::from_iter([(HEADER, value.parse().unwrap())]);
         assert!(requested(&headers("ftv1")));
         assert!(!requested(&headers("ftv2")));
         assert!(!requested(&HeaderMap::new()));

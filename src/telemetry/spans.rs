@@ -10,7 +10,7 @@ use std::future::Future;
 
 use async_graphql::parser::types::OperationType;
 use axum::extract::MatchedPath;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
@@ -22,6 +22,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::traces::{in_errors, on};
+
+/// W3C Trace Context's header, as a name: looking a header up, or adding one, by a string
+/// parses the name each time (and copies a name that is not a standard one).
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The request's trace and span ids, kept on its server span for the JSON log lines.
 #[derive(Debug, Clone)]
@@ -217,7 +221,7 @@ pub fn event(event_type: &'static str, parent: Option<&HeaderValue>) -> Span {
     );
     if let Some(traceparent) = parent {
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", traceparent.clone());
+        headers.insert(TRACEPARENT, traceparent.clone());
         let _ = span.set_parent(TraceContextPropagator::new().extract(&HeaderExtractor(&headers)));
     }
     span
@@ -231,7 +235,7 @@ pub fn adopt(span: &Span, traceparent: Option<&HeaderValue>) {
     }
     if let Some(traceparent) = traceparent {
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", traceparent.clone());
+        headers.insert(TRACEPARENT, traceparent.clone());
         let _ = span.set_parent(TraceContextPropagator::new().extract(&HeaderExtractor(&headers)));
     }
 }

@@ -69,7 +69,7 @@ impl Transport for HttpTransport {
             request = request.header(CONTENT_TYPE, "application/json").body(body.to_vec());
         }
         if let Some(traceparent) = outgoing.traceparent {
-            request = request.header("traceparent", traceparent.clone());
+            request = request.header(crate::telemetry::spans::TRACEPARENT, traceparent.clone());
         }
         let mut response = request.send().await.map_err(transport_error)?;
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
