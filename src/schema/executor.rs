@@ -351,8 +351,7 @@ impl Executor {
         }
         if let Some(plan) = plan {
             let planned = tracing::Instrument::instrument(self.run_plan(&plan, &request), span.clone()).await;
-            let outcome = if planned.is_some() { "answered" } else { "fell_back" };
-            metrics::counter!("graphql_compiled_plans_total", "outcome" => outcome).increment(1);
+            crate::telemetry::count_compiled_plan(planned.is_some());
             if let Some(json) = planned {
                 return Answer::Written { json, operation: spec::operation_name(&document, asked) };
             }

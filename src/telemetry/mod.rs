@@ -28,7 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 use crate::config::LogFormat;
-pub use counters::{count_operation, count_response};
+pub use counters::{count_compiled_plan, count_operation, count_response, record_upstream, upstream_in_flight};
 pub use traces::TraceConfig;
 
 /// What must outlive serving: the tracer provider, flushed by [`Telemetry::shutdown`].

@@ -1,5 +1,6 @@
 //! The HTTP client for Telnyx: one pooled `reqwest::Client` for the whole process.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,9 +71,13 @@ pub trait Throttle: Send + Sync {
     async fn wait_time(&self, credential: &Credential) -> Option<Duration>;
 }
 
-/// A Telnyx API client; cheap to clone (the connection pool and in-flight bound are shared).
+/// A Telnyx API client; cheap to clone: one reference count (each request clones it).
 #[derive(Clone)]
-pub struct Client {
+pub struct Client(Arc<Shared>);
+
+/// What every clone of a [`Client`] shares.
+#[derive(Clone)]
+struct Shared {
     transport: Arc<dyn Transport>,
     throttle: Option<Arc<dyn Throttle>>,
     /// Parsed once: a request's URL is this with its path and query set, half the cost of
@@ -81,6 +86,10 @@ pub struct Client {
     /// The base URL's path without a trailing `/`, which each endpoint's path extends.
     base_path: String,
     backoff: ExponentialBuilder,
+    /// Bound on one attempt, body included ([`ClientConfig::timeout`]). Kept here rather than
+    /// given to `reqwest`, so an attempt runs under one timer, this or the call's deadline,
+    /// whichever comes first, not under both.
+    attempt_timeout: Duration,
     /// Tokio's semaphore queues waiters in FIFO order, so a burst is served fairly.
     in_flight: Arc<Semaphore>,
     /// The API's host, for the upstream spans.
@@ -92,7 +101,7 @@ pub struct Client {
 impl Client {
     /// Builds the client over HTTP; fails only if the TLS backend cannot initialise.
     pub fn new(config: &ClientConfig) -> Result<Self, reqwest::Error> {
-        let transport = HttpTransport::new(config.connect_timeout, config.timeout, config.max_body_bytes)?;
+        let transport = HttpTransport::new(config.connect_timeout, config.max_body_bytes)?;
         Ok(Self::with_transport(config, Arc::new(transport)))
     }
 
@@ -102,34 +111,35 @@ impl Client {
             .with_min_delay(config.retry_base)
             .with_max_delay(Duration::from_secs(10))
             .with_max_times(config.max_attempts.saturating_sub(1) as usize);
-        Self {
+        Self(Arc::new(Shared {
             transport,
             throttle: None,
             base_url: config.base_url.clone(),
             base_path: config.base_url.path().trim_end_matches('/').to_owned(),
             backoff,
+            attempt_timeout: config.timeout,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             host: config.base_url.host_str().unwrap_or_default().to_owned(),
             send_traceparent: true,
-        }
+        }))
     }
 
     /// The same client, sending a W3C `traceparent` upstream or not (it does by default).
     pub fn sending_traceparent(mut self, send: bool) -> Self {
-        self.send_traceparent = send;
+        Arc::make_mut(&mut self.0).send_traceparent = send;
         self
     }
 
     /// The same client, sending only as fast as `throttle` allows.
     pub fn with_throttle(mut self, throttle: Arc<dyn Throttle>) -> Self {
-        self.throttle = Some(throttle);
+        Arc::make_mut(&mut self.0).throttle = Some(throttle);
         self
     }
 
     /// Waits until the throttle lets a request with the call's credential go, if that is
     /// before the deadline; otherwise fails at once (`Throttled`), sending nothing.
     async fn throttled(&self, call: &Call) -> Result<(), UpstreamError> {
-        let Some(throttle) = &self.throttle else { return Ok(()) };
+        let Some(throttle) = &self.0.throttle else { return Ok(()) };
         while let Some(wait) = throttle.wait_time(&call.credential).await {
             if Instant::now() + wait >= call.deadline {
                 return Err(UpstreamError::Throttled { retry_after: wait.as_secs_f64().ceil() as u64 });
@@ -181,8 +191,8 @@ impl Client {
 
     /// `path` (and `query`) under the base URL.
     fn url(&self, path: &str, query: Option<&str>) -> url::Url {
-        let mut url = self.base_url.clone();
-        url.set_path(&format!("{}{path}", self.base_path));
+        let mut url = self.0.base_url.clone();
+        url.set_path(&format!("{}{path}", self.0.base_path));
         url.set_query(query);
         url
     }
@@ -214,12 +224,12 @@ impl Client {
         let result = (|| {
             let resends = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let left = call.deadline.saturating_duration_since(Instant::now()).as_millis() as u64;
-            let span = spans::client(outgoing.method.as_str(), route, &self.host, resends, left);
+            let span = spans::client(outgoing.method.as_str(), route, &self.0.host, resends, left);
             spans::adopt(&span, call.traceparent.as_ref());
             *failed.lock().expect("never poisoned") = span.clone();
             self.attempt(call, route, outgoing, span)
         })
-        .retry(self.backoff)
+        .retry(self.0.backoff)
         .sleep(tokio::time::sleep)
         .when(retry)
         .adjust(|error, backoff| retry_delay(error, backoff, call.deadline))
@@ -244,7 +254,7 @@ impl Client {
         span: tracing::Span,
     ) -> Result<Option<T>, UpstreamError> {
         let traceparent = match spans::traceparent(&span) {
-            _ if !self.send_traceparent => None,
+            _ if !self.0.send_traceparent => None,
             Some(own) => Some(own),
             None => call.traceparent.clone(),
         };
@@ -266,21 +276,21 @@ impl Client {
         outgoing: Outgoing<'_>,
     ) -> Result<Option<T>, UpstreamError> {
         self.throttled(call).await?;
-        let _permit = timeout_at(call.deadline, self.in_flight.acquire())
+        let _permit = timeout_at(call.deadline, self.0.in_flight.acquire())
             .await
             .map_err(|_| UpstreamError::Timeout)?
             .expect("the semaphore is never closed");
-        let gauge = metrics::gauge!("upstream_in_flight");
+        let gauge = crate::telemetry::upstream_in_flight();
         gauge.increment(1.0);
         let started = std::time::Instant::now();
-        let result = timeout_at(call.deadline, self.send(call, outgoing)).await.unwrap_or(Err(UpstreamError::Timeout));
+        let ends = call.deadline.min(Instant::now() + self.0.attempt_timeout);
+        let result = timeout_at(ends, self.send(call, outgoing)).await.unwrap_or(Err(UpstreamError::Timeout));
         gauge.decrement(1.0);
-        metrics::histogram!("upstream_request_duration_seconds", "endpoint" => route).record(started.elapsed());
         let status = match &result {
-            Ok(_) => "200".to_owned(),
-            Err(error) => status_label(error),
+            Ok(_) => Cow::Borrowed("200"),
+            Err(error) => Cow::Owned(status_label(error)),
         };
-        metrics::counter!("upstream_requests_total", "endpoint" => route, "status" => status).increment(1);
+        crate::telemetry::record_upstream(route, &status, started.elapsed());
         if let Err(error) = &result {
             tracing::debug!(route, %error, "upstream request failed");
         }
@@ -289,7 +299,7 @@ impl Client {
 
     /// Sends once; a success with an empty body (a 204) is `None`.
     async fn send<T: DeserializeOwned>(&self, call: &Call, outgoing: Outgoing<'_>) -> Result<Option<T>, UpstreamError> {
-        let response = self.transport.send(outgoing, call).await?;
+        let response = self.0.transport.send(outgoing, call).await?;
         if !(200..300).contains(&response.status) {
             let retry_after = response.retry_after.as_deref().and_then(|v| parse_retry_after(v, chrono::Utc::now()));
             let errors = response.body.map(|b| parse_error_body(&b)).unwrap_or_default();

@@ -47,10 +47,10 @@ pub struct HttpTransport {
 
 impl HttpTransport {
     /// Builds the pooled client; fails only if the TLS backend cannot initialise.
-    pub fn new(connect_timeout: Duration, timeout: Duration, max_body_bytes: usize) -> Result<Self, reqwest::Error> {
+    /// Each attempt's own bound is the caller's ([`super::Client`]), not `reqwest`'s.
+    pub fn new(connect_timeout: Duration, max_body_bytes: usize) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
-            .timeout(timeout)
             .user_agent(concat!("telnyx-rooms-graphql/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { http, max_body_bytes })
