@@ -36,12 +36,26 @@ fn invented_traceparent(incoming: Option<&HeaderValue>) -> HeaderValue {
             _ => None,
         }
     });
-    let span = rand::random::<u64>().max(1);
-    let value = match parent {
-        Some((trace, flags)) => format!("00-{}-{span:016x}-{}", trace.to_ascii_lowercase(), flags.to_ascii_lowercase()),
-        None => format!("00-{:032x}-{span:016x}-01", rand::random::<u128>().max(1)),
-    };
-    HeaderValue::from_str(&value).expect("hex is a valid header value")
+    // Written in place: `format!` with hex widths was most of this function's cost.
+    let mut value = *b"00-00000000000000000000000000000000-0000000000000000-01";
+    match parent {
+        Some((trace, flags)) => {
+            value[3..35].copy_from_slice(trace.as_bytes());
+            value[53..55].copy_from_slice(flags.as_bytes());
+            value.make_ascii_lowercase();
+        }
+        None => write_hex(&mut value[3..35], rand::random::<u128>().max(1)),
+    }
+    write_hex(&mut value[36..52], u128::from(rand::random::<u64>().max(1)));
+    HeaderValue::from_bytes(&value).expect("hex is a valid header value")
+}
+
+/// Writes the low `out.len()` hex digits of `n` into `out`, lowercase.
+fn write_hex(out: &mut [u8], mut n: u128) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(n & 0xf) as usize];
+        n >>= 4;
+    }
 }
 
 /// The request id's header, set by the request-id layer.
@@ -172,6 +186,22 @@ mod tests {
         assert!(child.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(child.ends_with("-01"));
         assert_ne!(child, incoming.to_str().unwrap());
+    }
+
+    #[test]
+    fn traceparent_is_written_lowercase_with_nonzero_ids() {
+        let incoming = HeaderValue::from_static("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01");
+        let child = child_traceparent(Some(&incoming));
+        let parts: Vec<&str> = child.to_str().unwrap().split('-').collect();
+        assert_eq!(parts[..2], ["00", "4bf92f3577b34da6a3ce929d0e0e4736"]);
+        assert!(parts[2].len() == 16 && parts[2].bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        assert_ne!(parts[2], "0000000000000000");
+        assert_eq!(parts[3], "01");
+        let mut digits = [0u8; 8];
+        write_hex(&mut digits, 0x1234_abcd);
+        assert_eq!(&digits, b"1234abcd");
+        write_hex(&mut digits, 0xf_0000_0001);
+        assert_eq!(&digits, b"00000001", "only the low digits fit");
     }
 
     #[test]
