@@ -10,12 +10,12 @@ use crate::error::AppError;
 use crate::telnyx::{Identified, ItemEndpoint, UpstreamError};
 
 /// Parses a UUID argument, accepting only the canonical hyphenated form (any case).
-pub fn parse_uuid(argument: &str, id: &ID) -> Result<Uuid, AppError> {
+pub fn parse_uuid(argument: &str, id: &str) -> Result<Uuid, AppError> {
     let canonical = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
     canonical
         .then(|| Uuid::try_parse(id).ok())
         .flatten()
-        .ok_or_else(|| AppError::bad_input(argument, format!("\"{}\" is not a UUID", id.as_str())))
+        .ok_or_else(|| AppError::bad_input(argument, format!("\"{id}\" is not a UUID")))
 }
 
 /// An entity known by id alone until a field needs its upstream data.

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_graphql::{InputType, Variables, ID};
+use async_graphql::{InputType, Value, Variables};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -123,12 +123,15 @@ struct Arguments<'a>(&'a Variables);
 impl Arguments<'_> {
     /// `arg` as async-graphql's resolvers receive it; `None` where that would be an error.
     fn parse<T: InputType>(&self, arg: &Arg) -> Option<T> {
-        let value = match arg {
+        T::parse(self.value(arg).cloned()).ok()
+    }
+
+    fn value<'v>(&'v self, arg: &'v Arg) -> Option<&'v Value> {
+        match arg {
             Arg::Absent => None,
-            Arg::Literal(value) => Some(value.clone()),
-            Arg::Variable(name, default) => self.0.get(name).or(default.as_ref()).cloned(),
-        };
-        T::parse(value).ok()
+            Arg::Literal(value) => Some(value),
+            Arg::Variable(name, default) => self.0.get(name).or(default.as_ref()),
+        }
     }
 
     /// `cost` with these arguments; `None` where a `first` or `last` is not an `Int`.
@@ -144,8 +147,12 @@ impl Arguments<'_> {
         })
     }
 
+    /// An `ID` argument as a UUID, read in place. `ID` also takes an integer, never a UUID.
     fn uuid(&self, arg: &Arg) -> Option<Uuid> {
-        parse_uuid("id", &self.parse::<ID>(arg)?).ok()
+        match self.value(arg)? {
+            Value::String(id) => parse_uuid("id", id).ok(),
+            _ => None,
+        }
     }
 
     fn paging(&self, list: &List) -> Option<ConnectionArgs> {
