@@ -230,9 +230,13 @@ struct WithDocumentId {
 /// enum) copies the whole body into an intermediate tree to try each form in turn. Bodies that
 /// cannot name an id skip the (also buffering) flattened form.
 fn parse_body(body: &[u8]) -> serde_json::Result<(BatchRequest, Vec<Option<String>>)> {
-    let names_id = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Built once: building a searcher cost more than searching a small body with it.
+    static DOCUMENT_ID: LazyLock<[Finder<'static>; 2]> =
+        LazyLock::new(|| [Finder::new(b"\"documentId\""), Finder::new(b"\"doc_id\"")]);
     let list = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    if !names_id(b"\"documentId\"") && !names_id(b"\"doc_id\"") {
+    if !DOCUMENT_ID.iter().any(|name| name.find(body).is_some()) {
         let batch = match list {
             true => BatchRequest::Batch(serde_json::from_slice(body)?),
             false => BatchRequest::Single(serde_json::from_slice(body)?),
