@@ -282,8 +282,9 @@ impl Client {
             .expect("the semaphore is never closed");
         let gauge = crate::telemetry::upstream_in_flight();
         gauge.increment(1.0);
-        let started = std::time::Instant::now();
-        let ends = call.deadline.min(Instant::now() + self.0.attempt_timeout);
+        // One clock read serves the attempt's bound and its duration.
+        let started = Instant::now();
+        let ends = call.deadline.min(started + self.0.attempt_timeout);
         let result = timeout_at(ends, self.send(call, outgoing)).await.unwrap_or(Err(UpstreamError::Timeout));
         gauge.decrement(1.0);
         let status = match &result {
