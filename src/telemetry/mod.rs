@@ -127,7 +127,7 @@ fn request_line(writer: &mut Writer<'_>, event: &Event<'_>, ids: Option<&spans::
     event.record(&mut fields);
     fields.result?;
     writer.write_str(r#","target":"#)?;
-    json(writer, event.metadata().target())?;
+    json_str(writer, event.metadata().target())?;
     if let Some(ids) = ids {
         write!(writer, r#","trace_id":"{}","span_id":"{}""#, ids.trace_id, ids.span_id)?;
     }
@@ -168,6 +168,17 @@ fn write_time(writer: &mut Writer<'_>, since_epoch: std::time::Duration) -> fmt:
     writer.write_str(std::str::from_utf8(&micros).map_err(|_| fmt::Error)?)
 }
 
+/// Writes `text` as a JSON string: as it is between quotes when it needs no escape (a request
+/// line's strings: ids, addresses, paths), else as serde_json escapes it.
+fn json_str(writer: &mut Writer<'_>, text: &str) -> fmt::Result {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return json(writer, text);
+    }
+    writer.write_char('"')?;
+    writer.write_str(text)?;
+    writer.write_char('"')
+}
+
 /// Writes `value` as JSON, through one buffer per thread rather than a new one per value.
 fn json(writer: &mut Writer<'_>, value: &(impl serde::Serialize + ?Sized)) -> fmt::Result {
     thread_local!(static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
@@ -185,7 +196,8 @@ struct JsonFields<'w, 'a> {
 }
 
 impl JsonFields<'_, '_> {
-    fn field(&mut self, field: &tracing::field::Field, value: &(impl serde::Serialize + ?Sized)) {
+    /// Writes `,"name":` then `value` with `write`.
+    fn field(&mut self, field: &tracing::field::Field, write: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_ok() {
             self.result = (|| {
                 let name = field.name();
@@ -199,9 +211,14 @@ impl JsonFields<'_, '_> {
                     json(self.writer, name)?;
                     self.writer.write_char(':')?;
                 }
-                json(self.writer, value)
+                write(self.writer)
             })();
         }
+    }
+
+    /// An integer, as serde_json writes it.
+    fn integer(&mut self, field: &tracing::field::Field, value: impl itoa::Integer) {
+        self.field(field, |writer| writer.write_str(itoa::Buffer::new().format(value)));
     }
 }
 
@@ -211,25 +228,25 @@ impl tracing::field::Visit for JsonFields<'_, '_> {
         TEXT.with_borrow_mut(|text| {
             text.clear();
             match fmt::Write::write_fmt(text, format_args!("{value:?}")) {
-                Ok(()) => self.field(field, text.as_str()),
+                Ok(()) => self.field(field, |writer| json_str(writer, text)),
                 Err(error) => self.result = Err(error),
             }
         });
     }
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.field(field, value);
+        self.field(field, |writer| json_str(writer, value));
     }
     fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        self.field(field, &value);
+        self.field(field, |writer| json(writer, &value));
     }
     fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
-        self.field(field, &value);
+        self.integer(field, value);
     }
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.field(field, &value);
+        self.integer(field, value);
     }
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
-        self.field(field, &value);
+        self.field(field, |writer| writer.write_str(if value { "true" } else { "false" }));
     }
 }
 
