@@ -65,7 +65,7 @@ pub(super) fn csrf_safe(headers: &HeaderMap) -> bool {
         let essence = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
         ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
             .iter()
-            .any(|simple| essence.eq_ignore_ascii_case(simple))
+            .any(|form| essence.eq_ignore_ascii_case(form))
     });
     !simple
         || headers.contains_key(header::AUTHORIZATION)
