@@ -192,7 +192,7 @@ impl Client {
     /// `path` (and `query`) under the base URL.
     fn url(&self, path: &str, query: Option<&str>) -> url::Url {
         let mut url = self.0.base_url.clone();
-        url.set_path(&format!("{}{path}", self.0.base_path));
+        url.set_path(&[self.0.base_path.as_str(), path].concat());
         url.set_query(query);
         url
     }
