@@ -62,7 +62,7 @@ pub fn upstream_in_flight() -> &'static Gauge {
 /// `upstream_request_duration_seconds{endpoint}`. `status` is a status code or a failure's
 /// kind, so a bounded set too.
 pub fn record_upstream(route: &'static str, status: &str, duration: std::time::Duration) {
-    type Series = Vec<(&'static str, Histogram, Vec<(Box<str>, Counter)>)>;
+    type Series = Vec<(&'static str, Histogram, Codes)>;
     static ROUTES: RwLock<Series> = RwLock::new(Vec::new());
     {
         let routes = ROUTES.read().expect("upstream metrics");
